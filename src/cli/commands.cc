@@ -1,0 +1,171 @@
+#include "cli/commands.h"
+
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+
+#include "cli/progress_line.h"
+#include "common/units.h"
+#include "modes/file/prefix_download.h"
+#include "store/s3/s3_object_store.h"
+
+namespace trainfeed {
+
+std::atomic<bool> g_interrupted{false};
+
+int ReportError(const Status& status) {
+  std::fprintf(stderr, "trainfeed: error: %s\n", status.ToString().c_str());
+  return 1;
+}
+
+namespace {
+
+Result<std::unique_ptr<ObjectStore>> Open(const GlobalFlags& flags, const StoreUri& uri) {
+  return OpenObjectStore(uri, flags.store);
+}
+
+std::string FormatTime(std::chrono::system_clock::time_point t) {
+  std::time_t tt = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm);
+  return buf;
+}
+
+}  // namespace
+
+int RunLs(const GlobalFlags& flags, const std::string& uri_text, bool recursive) {
+  Result<StoreUri> uri = ParseStoreUri(uri_text);
+  if (!uri.ok()) return ReportError(uri.status());
+  Result<std::unique_ptr<ObjectStore>> store = Open(flags, *uri);
+  if (!store.ok()) return ReportError(store.status());
+  ListRequest request;
+  request.bucket = uri->bucket;
+  request.prefix = uri->key;
+  if (!recursive) request.delimiter = "/";
+  uint64_t objects = 0, bytes = 0;
+  do {
+    Result<ListPage> page = (*store)->List(request);
+    if (!page.ok()) return ReportError(page.status());
+    for (const std::string& p : page->common_prefixes) {
+      std::printf("%19s %12s PRE %s\n", "", "", p.c_str());
+    }
+    for (const ObjectInfo& o : page->objects) {
+      std::printf("%s %12llu %s\n", FormatTime(o.last_modified).c_str(),
+                  static_cast<unsigned long long>(o.size), o.key.c_str());
+      ++objects;
+      bytes += o.size;
+    }
+    request.continuation_token = page->next_continuation_token;
+  } while (!request.continuation_token.empty());
+  std::printf("\nTotal Objects: %llu\n   Total Size: %llu (%s)\n",
+              static_cast<unsigned long long>(objects), static_cast<unsigned long long>(bytes),
+              FormatBytes(static_cast<double>(bytes)).c_str());
+  return 0;
+}
+
+int RunDownload(const GlobalFlags& flags, const std::string& uri_text, const std::string& dir,
+                const DownloadOptions& options) {
+  Result<StoreUri> uri = ParseStoreUri(uri_text);
+  if (!uri.ok()) return ReportError(uri.status());
+  Result<std::unique_ptr<ObjectStore>> store = Open(flags, *uri);
+  if (!store.ok()) return ReportError(store.status());
+  ProgressLine progress("download", flags.quiet);
+  PrefixDownloadOptions prefix_options;
+  prefix_options.download = options;
+  prefix_options.cancel = &g_interrupted;
+  prefix_options.on_progress = [&](const DownloadProgress& p, bool final) {
+    progress.Update(p, final);
+  };
+  DownloadReport report = DownloadPrefix(**store, *uri, dir, prefix_options);
+  for (const DownloadFailure& f : report.failures) {
+    std::fprintf(stderr, "trainfeed: error: %s: %s\n", (*store)->Describe({uri->bucket, f.key}).c_str(),
+                 f.status.ToString().c_str());
+  }
+  if (report.failed_objects > report.failures.size()) {
+    std::fprintf(stderr, "trainfeed: error: ... and %llu more failed objects\n",
+                 static_cast<unsigned long long>(report.failed_objects - report.failures.size()));
+  }
+  if (!report.fatal.ok()) return ReportError(report.fatal);
+  if (report.failed_objects > 0) {
+    std::fprintf(stderr, "trainfeed: error: %llu of %llu objects failed to download\n",
+                 static_cast<unsigned long long>(report.failed_objects),
+                 static_cast<unsigned long long>(report.failed_objects + report.objects));
+    return 1;
+  }
+  return 0;
+}
+
+int RunUpload(const GlobalFlags& flags, const std::string& dir, const std::string& uri_text,
+              const UploadOptions& options) {
+  Result<StoreUri> uri = ParseStoreUri(uri_text);
+  if (!uri.ok()) return ReportError(uri.status());
+  Result<std::unique_ptr<ObjectStore>> store = Open(flags, *uri);
+  if (!store.ok()) return ReportError(store.status());
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::file_status st = fs::status(dir, ec);
+  if (ec || !(fs::is_directory(st) || fs::is_regular_file(st))) {
+    return ReportError(NotFoundError("upload source '" + dir + "' is not a file or directory"));
+  }
+  std::string prefix = uri->key;
+  Uploader uploader(**store, options);
+  uploader.Start();
+  auto started = std::chrono::steady_clock::now();
+  if (fs::is_regular_file(st)) {
+    // A single file goes to the URI itself, or under it when the URI ends in '/'.
+    std::string key = prefix.empty() || prefix.back() == '/'
+                          ? prefix + fs::path(dir).filename().string() : prefix;
+    uploader.Add({dir, {uri->bucket, key}, static_cast<uint64_t>(fs::file_size(dir))});
+  } else {
+    if (!prefix.empty() && prefix.back() != '/') prefix += '/';
+    for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::end(it);
+         it.increment(ec)) {
+      if (g_interrupted.load()) break;
+      if (!it->is_regular_file()) continue;
+      std::string rel = fs::relative(it->path(), dir).generic_string();
+      uploader.Add({it->path().string(), {uri->bucket, prefix + rel},
+                    static_cast<uint64_t>(it->file_size())});
+    }
+    if (ec) return ReportError(ErrnoToStatus(ec.value(), "walk '" + dir + "'"));
+  }
+  UploadReport report = uploader.Finish();
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  for (const auto& [path, status] : report.failures) {
+    std::fprintf(stderr, "trainfeed: error: %s: %s\n", path.c_str(), status.ToString().c_str());
+  }
+  if (!flags.quiet) {
+    std::fprintf(stderr, "upload: %llu objects (%s) in %s, %s/s%s\n",
+                 static_cast<unsigned long long>(report.objects),
+                 FormatBytes(static_cast<double>(report.bytes)).c_str(),
+                 FormatDuration(seconds).c_str(),
+                 FormatBytes(seconds > 0 ? static_cast<double>(report.bytes) / seconds : 0).c_str(),
+                 report.failed_objects ? (", " + std::to_string(report.failed_objects) + " failed").c_str() : "");
+  }
+  if (g_interrupted.load()) return ReportError(CancelledError("interrupted"));
+  return report.ok() ? 0 : 1;
+}
+
+int RunMakeBucket(const GlobalFlags& flags, const std::string& uri_text) {
+  Result<StoreUri> uri = ParseStoreUri(uri_text);
+  if (!uri.ok()) return ReportError(uri.status());
+  if (uri->scheme == StoreUri::Scheme::kFile) {
+    std::error_code ec;
+    std::filesystem::create_directories("/" + uri->key, ec);
+    if (ec) return ReportError(ErrnoToStatus(ec.value(), "create directory '/" + uri->key + "'"));
+    return 0;
+  }
+  Result<S3Config> config = ResolveS3ConfigFromEnvironment(flags.store.s3);
+  if (!config.ok()) return ReportError(config.status());
+  S3StoreOptions options;
+  options.config = *config;
+  S3ObjectStore store(options);
+  Status s = store.CreateBucket(uri->bucket);
+  if (!s.ok() && s.code() != ErrorCode::kAlreadyExists) return ReportError(s);
+  return 0;
+}
+
+}  // namespace trainfeed

@@ -1,0 +1,33 @@
+// The trainfeed subcommands. Each turns its flags into component options, runs, prints one line
+// per failure, and returns the process exit code (0 success, 1 failure, 2 bad usage).
+#pragma once
+
+#include <atomic>
+#include <string>
+
+#include "store/store_factory.h"
+#include "transfer/downloader.h"
+#include "transfer/uploader.h"
+
+namespace trainfeed {
+
+struct GlobalFlags {
+  StoreOpenOptions store;
+  int verbosity = 1;
+  bool quiet = false;
+};
+
+// Set by SIGINT/SIGTERM; long commands stop cleanly when it turns true.
+extern std::atomic<bool> g_interrupted;
+
+int RunLs(const GlobalFlags& flags, const std::string& uri, bool recursive);
+int RunDownload(const GlobalFlags& flags, const std::string& uri, const std::string& dir,
+                const DownloadOptions& options);
+int RunUpload(const GlobalFlags& flags, const std::string& dir, const std::string& uri,
+              const UploadOptions& options);
+int RunMakeBucket(const GlobalFlags& flags, const std::string& uri);
+
+// Prints "trainfeed: error: <status>" to stderr. Returns 1.
+int ReportError(const Status& status);
+
+}  // namespace trainfeed

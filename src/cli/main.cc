@@ -1,0 +1,109 @@
+// trainfeed: one binary, one subcommand per job. Flags become component options here; nothing
+// below cli/ reads flags.
+#include <csignal>
+#include <cstdio>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/commands.h"
+#include "common/log.h"
+#include "common/units.h"
+
+namespace {
+
+void OnSignal(int) { trainfeed::g_interrupted.store(true); }
+
+// CLI11 validator for sizes such as 8MiB or 150MB.
+struct ByteSizeValidator : public CLI::Validator {
+  ByteSizeValidator() {
+    name_ = "SIZE";
+    func_ = [](std::string& text) -> std::string {
+      auto r = trainfeed::ParseByteSize(text);
+      if (!r.ok()) return r.status().message();
+      text = std::to_string(*r);
+      return {};
+    };
+  }
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace trainfeed;
+  CLI::App app{"trainfeed: feeds training jobs their data from S3-compatible stores (SageMaker "
+               "File, FastFile and Pipe input modes, self-hosted)"};
+  app.set_version_flag("--version", std::string("trainfeed ") + TRAINFEED_VERSION);
+  app.require_subcommand(1);
+
+  GlobalFlags flags;
+  int verbose = 0;
+  app.add_option("--endpoint-url", flags.store.s3.endpoint_url,
+                 "S3 endpoint, e.g. http://127.0.0.1:9000 (else AWS_ENDPOINT_URL_S3, "
+                 "AWS_ENDPOINT_URL, the profile's endpoint_url, or AWS)");
+  app.add_option("--region", flags.store.s3.region, "region (else AWS_REGION, AWS_DEFAULT_REGION, profile)");
+  app.add_option("--profile", flags.store.s3.profile, "profile in ~/.aws/credentials and ~/.aws/config");
+  app.add_flag("--no-sign-request", flags.store.s3.no_sign_request, "anonymous access: do not sign");
+  app.add_option("--max-attempts", flags.store.retry.max_attempts, "attempts per request before giving up")
+      ->check(CLI::Range(1, 100));
+  app.add_flag("-v,--verbose", verbose, "more detail (repeat for debug)");
+  app.add_flag("-q,--quiet", flags.quiet, "no progress lines");
+
+  std::string uri, dir;
+  bool recursive = false;
+  CLI::App* ls = app.add_subcommand("ls", "list keys, sizes and totals under a URI");
+  ls->add_option("uri", uri, "s3://bucket/prefix or file:///path")->required();
+  ls->add_flag("-r,--recursive", recursive, "every key, not one level");
+
+  DownloadOptions download;
+  bool no_skip = false;
+  CLI::App* dl = app.add_subcommand(
+      "download", "File mode: copy every object under URI into DIR (resumable, in parallel)");
+  dl->add_option("uri", uri, "s3://bucket/prefix or file:///path")->required();
+  dl->add_option("dir", dir, "destination directory")->required();
+  dl->add_option("--concurrency", download.concurrency, "GETs in flight")
+      ->capture_default_str()->check(CLI::Range(1, 1024));
+  dl->add_option("--part-size", download.part_size, "ranged-GET size for large objects")
+      ->capture_default_str()->transform(ByteSizeValidator());
+  dl->add_option("--multipart-threshold", download.multipart_threshold,
+                 "objects larger than this are fetched in parts")
+      ->capture_default_str()->transform(ByteSizeValidator());
+  dl->add_flag("--no-skip", no_skip, "download again even files that are already complete");
+
+  UploadOptions upload;
+  CLI::App* up = app.add_subcommand("upload", "copy a local file or directory tree to URI");
+  up->add_option("path", dir, "local file or directory")->required();
+  up->add_option("uri", uri, "s3://bucket/prefix or file:///path")->required();
+  up->add_option("--concurrency", upload.concurrency, "PUTs in flight")
+      ->capture_default_str()->check(CLI::Range(1, 256));
+  up->add_option("--part-size", upload.part_size, "multipart part size (>= 5MiB)")
+      ->capture_default_str()->transform(ByteSizeValidator());
+
+  CLI::App* mb = app.add_subcommand("mb", "create a bucket (s3://bucket) or directory");
+  mb->add_option("uri", uri, "s3://bucket")->required();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  }
+  flags.verbosity = flags.quiet ? 0 : 1 + verbose;
+  InitLogging(flags.verbosity);
+  std::signal(SIGINT, OnSignal);
+  std::signal(SIGTERM, OnSignal);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  if (*ls) return RunLs(flags, uri, recursive);
+  if (*dl) {
+    download.skip_complete = !no_skip;
+    return RunDownload(flags, uri, dir, download);
+  }
+  if (*up) {
+    if (upload.part_size < (5u << 20)) {
+      return ReportError(InvalidArgumentError("--part-size must be at least 5MiB (an S3 rule)"));
+    }
+    return RunUpload(flags, dir, uri, upload);
+  }
+  if (*mb) return RunMakeBucket(flags, uri);
+  return 2;
+}

@@ -1,0 +1,323 @@
+#include "transfer/downloader.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <functional>
+#include <spdlog/spdlog.h>
+
+#include "transfer/beneath.h"
+
+namespace trainfeed {
+
+namespace {
+
+constexpr char kEtagXattr[] = "user.trainfeed.etag";
+
+// The hidden name a file is written under until complete. Deterministic, so a rerun after a
+// crash overwrites its own leftovers instead of piling up new ones.
+std::string TemporaryName(const std::string& name) {
+  std::string tmp = "." + name + ".tfpart";
+  if (tmp.size() <= 255) return tmp;
+  char hex[17];
+  snprintf(hex, sizeof(hex), "%016zx", std::hash<std::string>{}(name));
+  return std::string(".tfpart-") + hex;
+}
+
+timespec ToTimespec(std::chrono::system_clock::time_point t) {
+  auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+  return timespec{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
+}
+
+// Writes a part's bytes at their place in the file, in order.
+class PwriteSink final : public ByteSink {
+ public:
+  PwriteSink(int fd, uint64_t offset, const ObjectInfo& expected, std::atomic<uint64_t>& received)
+      : fd_(fd), offset_(offset), expected_(expected), received_(received) {}
+  Status Begin(const GetResult& meta) override {
+    if (!expected_.etag.empty() && !meta.etag.empty() && meta.etag != expected_.etag) {
+      return PreconditionFailedError("object changed since it was listed (ETag " +
+                                     expected_.etag + " -> " + meta.etag + ")");
+    }
+    if (meta.object_size != expected_.size) {
+      return DataLossError("object is " + std::to_string(meta.object_size) +
+                           " bytes but was listed as " + std::to_string(expected_.size));
+    }
+    return OkStatus();
+  }
+  Status Append(const char* data, size_t size) override {
+    while (size > 0) {
+      ssize_t n = ::pwrite(fd_, data, size, static_cast<off_t>(offset_ + written_));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return ErrnoToStatus(errno, "write");
+      }
+      data += n;
+      size -= static_cast<size_t>(n);
+      written_ += static_cast<uint64_t>(n);
+      received_.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
+    }
+    return OkStatus();
+  }
+  uint64_t written() const { return written_; }
+
+ private:
+  int fd_;
+  uint64_t offset_;
+  uint64_t written_ = 0;
+  const ObjectInfo& expected_;
+  std::atomic<uint64_t>& received_;
+};
+
+}  // namespace
+
+// One object being downloaded: shared by its parts; the last part to finish completes it.
+struct Downloader::FileJob {
+  DownloadItem item;
+  std::string name;       // last path component
+  std::string temp_name;  // hidden name while incomplete
+  std::once_flag open_once;
+  Status open_status;    // set inside open_once
+  bool skipped = false;  // already complete on disk (set inside open_once)
+  UniqueFd dir_fd;
+  UniqueFd fd;
+  std::atomic<int> parts_left{0};
+  std::mutex mu;
+  Status failure;  // Guarded by mu: the first part failure.
+};
+
+Downloader::Downloader(ObjectStore& store, DownloadOptions options)
+    : store_(store), options_(options), queue_(static_cast<size_t>(options.concurrency) * 4) {}
+
+Downloader::~Downloader() {
+  if (!workers_.empty()) {
+    Cancel(CancelledError("download abandoned"));
+    queue_.Close();
+    for (auto& t : workers_) t.join();
+  }
+  if (root_fd_ >= 0) ::close(root_fd_);
+}
+
+Status Downloader::Start(const std::string& destination_dir) {
+  std::error_code ec;
+  if (::mkdir(destination_dir.c_str(), 0755) != 0 && errno != EEXIST) {
+    return ErrnoToStatus(errno, "create destination directory '" + destination_dir + "'");
+  }
+  root_fd_ = ::open(destination_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (root_fd_ < 0) return ErrnoToStatus(errno, "open destination '" + destination_dir + "'");
+  started_ = std::chrono::steady_clock::now();
+  for (int i = 0; i < options_.concurrency; ++i) workers_.emplace_back([this] { WorkerLoop(); });
+  return OkStatus();
+}
+
+bool Downloader::Add(DownloadItem item) {
+  if (stopping()) return false;
+  auto job = std::make_shared<FileJob>();
+  size_t slash = item.relative_path.rfind('/');
+  job->name = slash == std::string::npos ? item.relative_path : item.relative_path.substr(slash + 1);
+  job->temp_name = TemporaryName(job->name);
+  uint64_t size = item.info.size;
+  progress_.objects_queued.fetch_add(1, std::memory_order_relaxed);
+  progress_.bytes_queued.fetch_add(size, std::memory_order_relaxed);
+  job->item = std::move(item);
+
+  std::vector<ByteRange> ranges;
+  if (size > options_.multipart_threshold) {
+    for (uint64_t begin = 0; begin < size; begin += options_.part_size) {
+      ranges.push_back({begin, std::min(size, begin + options_.part_size)});
+    }
+  } else {
+    ranges.push_back({0, size});  // one GET without a Range header (also for empty objects)
+  }
+  job->parts_left.store(static_cast<int>(ranges.size()));
+  for (const ByteRange& r : ranges) {
+    if (!queue_.Push(Part{job, r})) return false;
+  }
+  return !stopping();
+}
+
+void Downloader::AddFailure(std::string key, Status status) {
+  progress_.objects_failed.fetch_add(1, std::memory_order_relaxed);
+  RecordFailure(key, status);
+}
+
+void Downloader::WorkerLoop() {
+  while (std::optional<Part> part = queue_.Pop()) {
+    RunPart(*part);
+  }
+}
+
+Status Downloader::OpenJob(FileJob& job) {
+  const std::string& rel = job.item.relative_path;
+  size_t slash = rel.rfind('/');
+  std::string dir = slash == std::string::npos ? "" : rel.substr(0, slash);
+  TF_ASSIGN_OR_RETURN(job.dir_fd, OpenDirectoryBeneath(root_fd_, dir, /*create=*/true));
+
+  if (options_.skip_complete) {
+    // Complete from an earlier run? Size and ETag must match; where the file system keeps no
+    // user xattrs, size and mtime (which we set from LastModified) stand in for the ETag.
+    UniqueFd existing(OpenBeneath(job.dir_fd.get(), job.name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK));
+    struct stat st;
+    if (existing && ::fstat(existing.get(), &st) == 0 && S_ISREG(st.st_mode) &&
+        static_cast<uint64_t>(st.st_size) == job.item.info.size) {
+      char etag[256];
+      ssize_t n = ::fgetxattr(existing.get(), kEtagXattr, etag, sizeof(etag));
+      bool same;
+      if (n >= 0) {
+        same = std::string_view(etag, static_cast<size_t>(n)) == job.item.info.etag;
+      } else {
+        timespec want = ToTimespec(job.item.info.last_modified);
+        same = (errno == ENOTSUP) && st.st_mtim.tv_sec == want.tv_sec &&
+               st.st_mtim.tv_nsec == want.tv_nsec;
+      }
+      if (same) {
+        job.skipped = true;
+        return OkStatus();
+      }
+    }
+  }
+  job.fd = UniqueFd(OpenBeneath(job.dir_fd.get(), job.temp_name,
+                                O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0644));
+  if (!job.fd) return ErrnoToStatus(errno, "create '" + rel + "' (temporary name)");
+  // Reserve the space now: a full disk fails here, before any byte is fetched.
+  if (job.item.info.size > 0 &&
+      ::fallocate(job.fd.get(), 0, 0, static_cast<off_t>(job.item.info.size)) != 0 &&
+      errno != EOPNOTSUPP) {
+    Status s = ErrnoToStatus(errno, "reserve " + std::to_string(job.item.info.size) +
+                                        " bytes for '" + rel + "'");
+    ::unlinkat(job.dir_fd.get(), job.temp_name.c_str(), 0);
+    job.fd = UniqueFd();
+    return s;
+  }
+  return OkStatus();
+}
+
+void Downloader::RunPart(Part& part) {
+  FileJob& job = *part.job;
+  std::call_once(job.open_once, [&] { job.open_status = OpenJob(job); });
+  if (!job.open_status.ok()) {
+    FinishPart(job, job.open_status);
+    return;
+  }
+  if (job.skipped) {
+    FinishPart(job, OkStatus());
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> lock(job.mu);
+    if (!job.failure.ok()) {  // an earlier part already failed: don't fetch the rest
+      FinishPart(job, OkStatus());
+      return;
+    }
+  }
+  if (stopping()) {
+    FinishPart(job, CancelledError("download stopped"));
+    return;
+  }
+  GetRequest request;
+  request.object = job.item.object;
+  request.if_match = job.item.info.etag;
+  bool whole = part.range.begin == 0 && part.range.end == job.item.info.size;
+  if (!whole) request.range = part.range;
+  PwriteSink sink(job.fd.get(), part.range.begin, job.item.info, progress_.bytes_received);
+  Result<GetResult> got = store_.Get(request, sink);
+  Status status = got.status();
+  if (status.ok() && sink.written() != part.range.size()) {
+    status = DataLossError("received " + std::to_string(sink.written()) + " bytes of " +
+                           std::to_string(part.range.size()) + " at offset " +
+                           std::to_string(part.range.begin));
+  }
+  if (status.ok()) progress_.bytes_done.fetch_add(part.range.size(), std::memory_order_relaxed);
+  FinishPart(job, status);
+}
+
+void Downloader::FinishPart(FileJob& job, Status part_status) {
+  if (!part_status.ok()) {
+    std::lock_guard<std::mutex> lock(job.mu);
+    if (job.failure.ok()) job.failure = part_status;
+  }
+  if (job.parts_left.fetch_sub(1) != 1) return;
+
+  // The last part: complete or clean up the file.
+  const std::string& key = job.item.object.key;
+  Status failure;
+  {
+    std::lock_guard<std::mutex> lock(job.mu);
+    failure = job.failure;
+  }
+  if (failure.ok() && job.skipped) {
+    progress_.objects_skipped.fetch_add(1, std::memory_order_relaxed);
+    progress_.bytes_skipped.fetch_add(job.item.info.size, std::memory_order_relaxed);
+    progress_.bytes_done.fetch_add(job.item.info.size, std::memory_order_relaxed);
+    progress_.objects_done.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  if (failure.ok()) {
+    int fd = job.fd.get();
+    const std::string& etag = job.item.info.etag;
+    if (::fsetxattr(fd, kEtagXattr, etag.data(), etag.size(), 0) != 0 && errno != ENOTSUP) {
+      failure = ErrnoToStatus(errno, "record ETag of '" + job.item.relative_path + "'");
+    }
+    timespec times[2] = {{0, UTIME_OMIT}, ToTimespec(job.item.info.last_modified)};
+    if (failure.ok() && job.item.info.last_modified.time_since_epoch().count() != 0 &&
+        ::futimens(fd, times) != 0) {
+      failure = ErrnoToStatus(errno, "set mtime of '" + job.item.relative_path + "'");
+    }
+    job.fd = UniqueFd();  // close before rename: the file is complete
+    if (failure.ok() && ::renameat(job.dir_fd.get(), job.temp_name.c_str(), job.dir_fd.get(),
+                                   job.name.c_str()) != 0) {
+      failure = ErrnoToStatus(errno, "rename into place as '" + job.item.relative_path + "'");
+    }
+  }
+  if (failure.ok()) {
+    progress_.objects_done.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  // Failed: never leave anything that could pass for the object.
+  job.fd = UniqueFd();
+  if (job.dir_fd) ::unlinkat(job.dir_fd.get(), job.temp_name.c_str(), 0);
+  progress_.objects_failed.fetch_add(1, std::memory_order_relaxed);
+  RecordFailure(key, failure);
+  // Failures that will hit every other object too stop the run instead of repeating.
+  ErrorCode code = failure.code();
+  if (code == ErrorCode::kPermissionDenied || code == ErrorCode::kResourceExhausted) {
+    Cancel(failure.WithContext("key '" + key + "'"));
+  }
+}
+
+void Downloader::RecordFailure(const std::string& key, const Status& status) {
+  if (status.code() == ErrorCode::kCancelled && stopping()) return;  // reported as the fatal one
+  std::lock_guard<std::mutex> lock(report_mu_);
+  if (failures_.size() < kMaxReportedFailures) failures_.push_back({key, status});
+}
+
+void Downloader::Cancel(Status why) {
+  {
+    std::lock_guard<std::mutex> lock(report_mu_);
+    if (fatal_.ok()) fatal_ = why;
+  }
+  stopping_.store(true);
+}
+
+DownloadReport Downloader::Finish() {
+  progress_.listing_done.store(true);
+  queue_.Close();
+  for (auto& t : workers_) t.join();
+  workers_.clear();
+  DownloadReport report;
+  report.objects = progress_.objects_done.load();
+  report.bytes = progress_.bytes_done.load();
+  report.skipped_objects = progress_.objects_skipped.load();
+  report.skipped_bytes = progress_.bytes_skipped.load();
+  report.failed_objects = progress_.objects_failed.load();
+  report.elapsed = std::chrono::steady_clock::now() - started_;
+  std::lock_guard<std::mutex> lock(report_mu_);
+  report.failures = failures_;
+  report.fatal = fatal_;
+  return report;
+}
+
+}  // namespace trainfeed
