@@ -29,7 +29,8 @@ cat "$WORK/rerun.log"
 grep -q "3001 already complete" "$WORK/rerun.log" || fail "rerun did not skip all 3001 files"
 
 note "a truncated local file is fetched again"
-truncate -s 3 "$WORK/dst/small/obj-00001.bin"
+[[ -s $WORK/dst/small/obj-00005.bin ]] || fail "test data: obj-00005.bin should be non-empty"
+truncate -s 3 "$WORK/dst/small/obj-00005.bin"
 "$TF" download "s3://$bucket/data/" "$WORK/dst" 2>"$WORK/rerun2.log" || fail "rerun 2"
 diff <(tree_sums "$src") <(tree_sums "$WORK/dst") || fail "tree differs after repair"
 

@@ -593,6 +593,7 @@ Result<GetResult> LocalObjectStore::Get(const GetRequest& request, ByteSink& sin
     begin = request.range->begin;
     end = std::min(request.range->end, size);
   }
+  TF_RETURN_IF_ERROR(sink.Begin(GetResult{etag, size, 0}));
   const size_t buffer_size = std::max<uint64_t>(1, std::min<uint64_t>(kIoChunk, end - begin));
   std::unique_ptr<char[]> buffer(new char[buffer_size]);
   uint64_t pos = begin;

@@ -19,6 +19,9 @@ namespace {
 
 // Bodies of error responses are kept up to this size: enough for any S3 error document.
 constexpr size_t kMaxErrorBodyBytes = 64 << 10;
+// XML results (a ListObjectsV2 page of 1000 keys up to 1 KiB each is ~1.5 MiB) are kept whole
+// up to this size; beyond it the server is not speaking S3.
+constexpr size_t kMaxResultBodyBytes = 32 << 20;
 
 std::string Base64(const unsigned char* data, size_t size) {
   std::string out(4 * ((size + 2) / 3) + 1, '\0');
@@ -162,7 +165,16 @@ size_t OnBody(char* data, size_t size, size_t nmemb, void* user) {
       ex->response->sink_bytes += n;
       return n;
     }
-    if (ex->response->body.size() < kMaxErrorBodyBytes) ex->response->body.append(data, n);
+    // Error bodies are capped; a listing page (up to 1000 keys of 1 KiB) is kept whole.
+    size_t cap = ex->Is2xx() ? kMaxResultBodyBytes : kMaxErrorBodyBytes;
+    if (ex->response->body.size() + n > cap) {
+      if (ex->Is2xx()) {
+        ex->sink_status = DataLossError("response body larger than " + std::to_string(cap));
+        return 0;
+      }
+      return n;  // the start of an error body is enough to report it
+    }
+    ex->response->body.append(data, n);
     return n;
   } catch (...) {  // nothing may unwind through libcurl
     ex->sink_status = InternalError("exception while receiving a response body");
@@ -526,7 +538,9 @@ Result<std::string> S3ObjectStore::CompleteMultipartUpload(
   // S3 may answer 200 and still fail, with an <Error> body: the parser reports that.
   Result<std::string> etag = ParseCompleteMultipartUpload(r.body);
   if (!etag.ok()) return etag.status().WithContext(what);
-  return etag;
+  if (!etag->empty()) return etag;
+  TF_ASSIGN_OR_RETURN(ObjectInfo info, Head(object));
+  return info.etag;
 }
 
 Status S3ObjectStore::AbortMultipartUpload(const ObjectRef& object,

@@ -402,8 +402,10 @@ Result<std::string> ParseCompleteMultipartUpload(std::string_view body) {
   TF_ASSIGN_OR_RETURN(pugi::xml_node root,
                       LoadResult(body, kWhat, "CompleteMultipartUploadResult", doc));
   TF_ASSIGN_OR_RETURN(pugi::xml_node etag_node, OnlyChild(root, "ETag", kWhat));
+  if (!etag_node) return InvalidArgumentError(std::string(kWhat) + ": no <ETag>");
+  // Ceph RGW answers with an empty <ETag></ETag>: that is a success whose ETag the caller must
+  // look up (HEAD), so it comes back as "".
   std::string etag = StripQuotes(std::string(Trim(TextOf(etag_node))));
-  if (etag.empty()) return InvalidArgumentError(std::string(kWhat) + ": no <ETag>");
   return etag;
 }
 

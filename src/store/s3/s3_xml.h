@@ -42,7 +42,8 @@ Result<std::string> ParseInitiateMultipartUpload(std::string_view body);
 
 // The ETag (quotes stripped) of a CompleteMultipartUploadResult. S3 answers 200 before it has
 // finished assembling the parts, so the body may be an <Error> instead: that is returned as an
-// error (InternalError and SlowDown are Unavailable; a code we do not know is Internal).
+// error (InternalError and SlowDown are Unavailable; a code we do not know is Internal). An empty
+// <ETag> (Ceph RGW sends one) gives "": the caller looks the ETag up with HEAD.
 Result<std::string> ParseCompleteMultipartUpload(std::string_view body);
 
 // <CompleteMultipartUpload xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Part><PartNumber>1

@@ -400,9 +400,19 @@ TEST(ParseCompleteMultipartUploadTest, ErrorCodesIn200) {
   EXPECT_EQ(code_of(""), ErrorCode::kInternal);
 }
 
-TEST(ParseCompleteMultipartUploadTest, MissingEtag) {
+TEST(ParseCompleteMultipartUploadTest, EmptyEtagAsCephSendsIt) {
+  // Ceph RGW's real answer: success, but the ETag must be looked up.
   Result<std::string> etag = ParseCompleteMultipartUpload(
-      "<CompleteMultipartUploadResult><ETag>&quot;&quot;</ETag></CompleteMultipartUploadResult>");
+      "<?xml version=\"1.0\" encoding=\"UTF-8\"?><CompleteMultipartUploadResult "
+      "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Location>http://h/b/z</Location>"
+      "<Bucket>b</Bucket><Key>z</Key><ETag></ETag></CompleteMultipartUploadResult>");
+  ASSERT_TRUE(etag.ok()) << etag.status().ToString();
+  EXPECT_EQ(*etag, "");
+}
+
+TEST(ParseCompleteMultipartUploadTest, MissingEtagElementIsAnError) {
+  Result<std::string> etag =
+      ParseCompleteMultipartUpload("<CompleteMultipartUploadResult></CompleteMultipartUploadResult>");
   ASSERT_FALSE(etag.ok());
   EXPECT_EQ(etag.status().code(), ErrorCode::kInvalidArgument);
   EXPECT_NE(etag.status().message().find("ETag"), std::string::npos);

@@ -281,6 +281,7 @@ Result<GetResult> FakeObjectStore::Get(const GetRequest& request, ByteSink& sink
     begin = request.range->begin;
     end = std::min(request.range->end, size);
   }
+  TF_RETURN_IF_ERROR(sink.Begin(GetResult{etag, size, 0}));
   const size_t chunk = get_chunk_size_;
   for (uint64_t pos = begin; pos < end;) {
     size_t n = static_cast<size_t>(std::min<uint64_t>(chunk, end - pos));

@@ -13,6 +13,7 @@ class LimitingSink : public ByteSink {
   LimitingSink(ByteSink& inner, uint64_t limit, Status status)
       : inner_(inner), limit_(limit), status_(std::move(status)) {}
 
+  Status Begin(const GetResult& meta) override { return inner_.Begin(meta); }
   Status Append(const char* data, size_t size) override {
     uint64_t room = limit_ - delivered_;
     size_t pass = static_cast<size_t>(std::min<uint64_t>(room, size));
