@@ -82,8 +82,12 @@ int RunDownload(const GlobalFlags& flags, const std::string& uri_text, const std
   };
   DownloadReport report = DownloadPrefix(**store, *uri, dir, prefix_options);
   for (const DownloadFailure& f : report.failures) {
-    std::fprintf(stderr, "trainfeed: error: %s: %s\n", (*store)->Describe({uri->bucket, f.key}).c_str(),
-                 f.status.ToString().c_str());
+    // Most messages already name the object; prefix those that do not.
+    std::string line = f.status.ToString();
+    if (line.find(f.key) == std::string::npos) {
+      line = (*store)->Describe({uri->bucket, f.key}) + ": " + line;
+    }
+    std::fprintf(stderr, "trainfeed: error: %s\n", line.c_str());
   }
   if (report.failed_objects > report.failures.size()) {
     std::fprintf(stderr, "trainfeed: error: ... and %llu more failed objects\n",

@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
                "File, FastFile and Pipe input modes, self-hosted)"};
   app.set_version_flag("--version", std::string("trainfeed ") + TRAINFEED_VERSION);
   app.require_subcommand(1);
+  app.fallthrough();  // global flags may follow the subcommand too
 
   GlobalFlags flags;
   int verbose = 0;

@@ -48,4 +48,19 @@ grep -q "SignatureDoesNotMatch" "$WORK/e3.log" || { cat "$WORK/e3.log"; fail "ba
 ! grep -q "XYZZY" "$WORK/e3.log" || fail "the secret appeared in the output"
 ! grep -q "$AWS_SECRET_ACCESS_KEY" "$WORK/e3.log" || fail "the real secret appeared in the output"
 [[ $(find "$WORK/e3" -type f 2>/dev/null | wc -l) = 0 ]] || fail "files written despite bad credentials"
+note "hostile keys are refused by name; nothing is written outside the destination"
+hb=$(new_bucket hostile)
+printf 'x' >"$WORK/x"
+for key in "p/../../escaped-by-tf" "p//abs-by-tf" "p/./dot" "p/ok.txt"; do
+  "$TF" -q upload "$WORK/x" "s3://$hb/$key" || fail "upload of key '$key'"
+done
+mkdir -p "$WORK/jail"
+expect_fail "hostile keys" "$TF" -q download "s3://$hb/p/" "$WORK/jail/dst" 2>"$WORK/hostile.log"
+cat "$WORK/hostile.log"
+grep -q "key 'p/../../escaped-by-tf' has a '..' component" "$WORK/hostile.log" || fail "'..' key not named"
+grep -q "key 'p//abs-by-tf' maps to an absolute path" "$WORK/hostile.log" || fail "absolute key not named"
+grep -q "3 of 4 objects failed" "$WORK/hostile.log" || fail "hostile summary"
+[[ $(cat "$WORK/jail/dst/ok.txt") = x ]] || fail "the safe key should still arrive"
+[[ -z $(find / -xdev -name 'escaped-by-tf' -o -xdev -name 'abs-by-tf' 2>/dev/null | head -1) ]] || fail "a hostile key was written somewhere"
+[[ $(find "$WORK/jail" -type f | wc -l) = 1 ]] || fail "only ok.txt may exist"
 echo "PASS"

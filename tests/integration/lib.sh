@@ -52,3 +52,22 @@ expect_fail() {  # expect_fail "what" cmd...: the command must exit non-zero
   local what=$1; shift
   if "$@"; then fail "$what: expected a non-zero exit"; fi
 }
+
+# Starts the fault-injecting proxy in front of the server; sets PROXY_URL. Extra args are passed
+# on (e.g. --bandwidth). Stopped when the test exits.
+start_proxy() {
+  local port_file=$WORK/proxy.port
+  rm -f "$port_file"
+  "$PY" "$TRAINFEED_TOOLS/fault_proxy.py" --upstream "$AWS_ENDPOINT_URL" --port-file "$port_file" \
+    "$@" >"$WORK/proxy.log" 2>&1 &
+  PROXY_PID=$!
+  trap 'kill $PROXY_PID 2>/dev/null || true' EXIT
+  for _ in $(seq 100); do [[ -s $port_file ]] && break; sleep 0.1; done
+  [[ -s $port_file ]] || { cat "$WORK/proxy.log"; fail "fault proxy did not start"; }
+  PROXY_URL=http://127.0.0.1:$(cat "$port_file")
+}
+
+# set_plan JSON: replaces the proxy's fault plan.
+set_plan() {
+  curl -sf -X POST --data-binary "$1" "$PROXY_URL/__fault/plan" >/dev/null || fail "cannot set fault plan"
+}
