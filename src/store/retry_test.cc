@@ -135,7 +135,9 @@ TEST_F(RetryTest, ObjectReplacedBetweenAttemptsIsNeverSpliced) {
   // Replace the object after the first attempt fails: the resume must be refused (If-Match).
   FaultInjectingObjectStore::Hook first = hook_;
   hook_ = [&](const FaultContext& c) -> std::optional<Fault> {
-    if (c.method_call_index == 1) EXPECT_TRUE(fake_.PutRamp("b", "k", 10'000, 2).ok());
+    if (c.method_call_index == 1) {
+      EXPECT_TRUE(fake_.PutRamp("b", "k", 10'000, 2).ok());
+    }
     return first(c);
   };
   Result<GetResult> r = store_->Get({{"b", "k"}, std::nullopt, ""}, sink);
