@@ -6,7 +6,7 @@
 #include <ctime>
 #include <filesystem>
 
-#include "cli/progress_line.h"
+#include "transfer/progress_line.h"
 #include "common/units.h"
 #include "modes/file/prefix_download.h"
 #include "store/s3/s3_object_store.h"
@@ -74,7 +74,7 @@ int RunDownload(const GlobalFlags& flags, const std::string& uri_text, const std
   Result<std::unique_ptr<ObjectStore>> store = Open(flags, *uri);
   if (!store.ok()) return ReportError(store.status());
   ProgressLine progress("download", flags.quiet);
-  PrefixDownloadOptions prefix_options;
+  FileModeOptions prefix_options;
   prefix_options.download = options;
   prefix_options.cancel = &g_interrupted;
   prefix_options.on_progress = [&](const DownloadProgress& p, bool final) {

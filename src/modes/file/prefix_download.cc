@@ -1,24 +1,27 @@
 #include "modes/file/prefix_download.h"
 
-#include <atomic>
 #include <condition_variable>
+#include <mutex>
 #include <thread>
 
 #include "dataset/local_names.h"
 
 namespace trainfeed {
 
-DownloadReport DownloadPrefix(ObjectStore& store, const StoreUri& source,
-                              const std::string& destination_dir,
-                              const PrefixDownloadOptions& options) {
+namespace {
+
+// Runs `produce` (which Add()s items) against a started Downloader, with the progress and
+// cancellation ticker around it. `produce` returns the status that stops the run early, if any.
+DownloadReport RunDownload(ObjectStore& store, const std::string& destination_dir,
+                           const FileModeOptions& options,
+                           const std::function<Status(Downloader&)>& produce) {
   Downloader downloader(store, options.download);
   DownloadReport report;
   if (Status s = downloader.Start(destination_dir); !s.ok()) {
     report.fatal = s;
     return report;
   }
-
-  // Progress ticks on its own thread so a slow page or a blocked queue never delays it.
+  // Ticks on its own thread so a slow listing page or a full queue never delays it.
   std::mutex tick_mu;
   std::condition_variable tick_cv;
   bool done = false;
@@ -31,43 +34,9 @@ DownloadReport DownloadPrefix(ObjectStore& store, const StoreUri& source,
       if (options.on_progress) options.on_progress(downloader.progress(), false);
     }
   });
-
-  ListRequest request;
-  request.bucket = source.bucket;
-  request.prefix = source.key;
-  uint64_t index = 0;
-  Status listing_status;
-  bool stopped = false;
-  do {
-    Result<ListPage> page = store.List(request);
-    if (!page.ok()) {
-      listing_status = page.status();
-      break;
-    }
-    for (ObjectInfo& info : page->objects) {
-      if (IsFolderMarker(info.key)) continue;
-      uint64_t i = index++;
-      if (options.select && !options.select(i, info)) continue;
-      Result<std::string> local = LocalNameForPrefixKey(source.key, info.key);
-      if (!local.ok()) {
-        downloader.AddFailure(info.key, local.status());
-        continue;
-      }
-      DownloadItem item{{source.bucket, info.key}, std::move(info), std::move(*local)};
-      if (!downloader.Add(std::move(item))) {
-        stopped = true;
-        break;
-      }
-    }
-    request.continuation_token = page->next_continuation_token;
-  } while (!stopped && !request.continuation_token.empty());
-
-  if (!listing_status.ok()) downloader.Cancel(listing_status);
+  Status produced = produce(downloader);
+  if (!produced.ok()) downloader.Cancel(produced);
   report = downloader.Finish();
-  if (report.fatal.ok() && index == 0) {
-    report.fatal = NotFoundError("no objects match " + source.ToString() +
-                                 " (an empty channel is an error: check the prefix)");
-  }
   {
     std::lock_guard<std::mutex> lock(tick_mu);
     done = true;
@@ -76,6 +45,69 @@ DownloadReport DownloadPrefix(ObjectStore& store, const StoreUri& source,
   ticker.join();
   if (options.on_progress) options.on_progress(downloader.progress(), true);
   return report;
+}
+
+Status NoObjects(const StoreUri& source) {
+  return NotFoundError("no objects match " + source.ToString() +
+                       " (an empty channel is an error: check the prefix)");
+}
+
+}  // namespace
+
+DownloadReport DownloadPrefix(ObjectStore& store, const StoreUri& source,
+                              const std::string& destination_dir, const FileModeOptions& options) {
+  uint64_t listed = 0;
+  DownloadReport report = RunDownload(store, destination_dir, options, [&](Downloader& d) {
+    ListRequest request;
+    request.bucket = source.bucket;
+    request.prefix = source.key;
+    do {
+      Result<ListPage> page = store.List(request);
+      if (!page.ok()) return page.status();
+      for (ObjectInfo& info : page->objects) {
+        if (IsFolderMarker(info.key)) continue;
+        ++listed;
+        Result<std::string> local = LocalNameForPrefixKey(source.key, info.key);
+        if (!local.ok()) {
+          d.AddFailure(info.key, local.status());
+          continue;
+        }
+        if (!d.Add({{source.bucket, info.key}, std::move(info), std::move(*local)})) {
+          return OkStatus();  // stopped: the downloader already knows why
+        }
+      }
+      request.continuation_token = page->next_continuation_token;
+    } while (!request.continuation_token.empty());
+    return OkStatus();
+  });
+  if (report.fatal.ok() && listed == 0) report.fatal = NoObjects(source);
+  return report;
+}
+
+DownloadReport DownloadItems(ObjectStore& store, std::vector<DownloadItem> items,
+                             const std::string& destination_dir, const FileModeOptions& options) {
+  return RunDownload(store, destination_dir, options, [&](Downloader& d) {
+    for (DownloadItem& item : items) {
+      if (!d.Add(std::move(item))) break;
+    }
+    return OkStatus();
+  });
+}
+
+Result<std::vector<ObjectInfo>> ListPrefix(ObjectStore& store, const StoreUri& source) {
+  std::vector<ObjectInfo> objects;
+  ListRequest request;
+  request.bucket = source.bucket;
+  request.prefix = source.key;
+  do {
+    TF_ASSIGN_OR_RETURN(ListPage page, store.List(request));
+    for (ObjectInfo& info : page.objects) {
+      if (!IsFolderMarker(info.key)) objects.push_back(std::move(info));
+    }
+    request.continuation_token = page.next_continuation_token;
+  } while (!request.continuation_token.empty());
+  if (objects.empty()) return NoObjects(source);
+  return objects;
 }
 
 }  // namespace trainfeed

@@ -1,11 +1,15 @@
-// File mode for an S3Prefix: list the prefix page by page and feed the Downloader as the listing
-// streams in, so the first bytes arrive before the listing of a large dataset is complete and
-// memory stays flat. Local names follow SageMaker's File-mode rule (dataset/local_names.h).
+// File mode: materialise a channel on local disk before training starts.
+//
+// DownloadPrefix lists an S3Prefix page by page and feeds the Downloader as the listing streams
+// in, so the first bytes arrive before the listing of a large dataset is complete and memory
+// stays flat. DownloadItems takes an already chosen list (manifests, sharded or shuffled
+// channels). Local names follow SageMaker's File-mode rule (dataset/local_names.h).
 #pragma once
 
 #include <atomic>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "store/object_store.h"
 #include "store/store_uri.h"
@@ -13,12 +17,9 @@
 
 namespace trainfeed {
 
-struct PrefixDownloadOptions {
+struct FileModeOptions {
   DownloadOptions download;
-  // Which listed objects this host takes, by their index among the objects (folder markers
-  // excluded) in listing order. Unset: all of them.
-  std::function<bool(uint64_t index, const ObjectInfo& object)> select;
-  // Called every ~second with live counters, and once at the end (final = true).
+  // Called every ~200 ms with live counters, and once at the end (final = true).
   std::function<void(const DownloadProgress&, bool final)> on_progress;
   // When set and it turns true (e.g. from a SIGINT handler), the download stops: in-flight
   // transfers end, temporary files are removed, and the report's `fatal` says Cancelled.
@@ -29,7 +30,13 @@ struct PrefixDownloadOptions {
 // failures; `fatal` is set when the listing itself failed (missing bucket, bad credentials) or
 // when the prefix matched no object at all.
 DownloadReport DownloadPrefix(ObjectStore& store, const StoreUri& source,
-                              const std::string& destination_dir,
-                              const PrefixDownloadOptions& options);
+                              const std::string& destination_dir, const FileModeOptions& options);
+
+// Downloads the given items (relative paths already checked) into `destination_dir`.
+DownloadReport DownloadItems(ObjectStore& store, std::vector<DownloadItem> items,
+                             const std::string& destination_dir, const FileModeOptions& options);
+
+// Every object under `source` in listing order, folder markers left out.
+Result<std::vector<ObjectInfo>> ListPrefix(ObjectStore& store, const StoreUri& source);
 
 }  // namespace trainfeed
