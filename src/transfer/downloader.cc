@@ -38,11 +38,12 @@ class PwriteSink final : public ByteSink {
   PwriteSink(int fd, uint64_t offset, const ObjectInfo& expected, std::atomic<uint64_t>& received)
       : fd_(fd), offset_(offset), expected_(expected), received_(received) {}
   Status Begin(const GetResult& meta) override {
+    object_size_ = meta.object_size;
     if (!expected_.etag.empty() && !meta.etag.empty() && meta.etag != expected_.etag) {
       return PreconditionFailedError("object changed since it was listed (ETag " +
                                      expected_.etag + " -> " + meta.etag + ")");
     }
-    if (meta.object_size != expected_.size) {
+    if (expected_.size != kUnknownSize && meta.object_size != expected_.size) {
       return DataLossError("object is " + std::to_string(meta.object_size) +
                            " bytes but was listed as " + std::to_string(expected_.size));
     }
@@ -63,11 +64,13 @@ class PwriteSink final : public ByteSink {
     return OkStatus();
   }
   uint64_t written() const { return written_; }
+  uint64_t object_size() const { return object_size_; }
 
  private:
   int fd_;
   uint64_t offset_;
   uint64_t written_ = 0;
+  uint64_t object_size_ = 0;  // as the response reported it
   const ObjectInfo& expected_;
   std::atomic<uint64_t>& received_;
 };
@@ -121,11 +124,11 @@ bool Downloader::Add(DownloadItem item) {
   job->temp_name = TemporaryName(job->name);
   uint64_t size = item.info.size;
   progress_.objects_queued.fetch_add(1, std::memory_order_relaxed);
-  progress_.bytes_queued.fetch_add(size, std::memory_order_relaxed);
+  if (size != kUnknownSize) progress_.bytes_queued.fetch_add(size, std::memory_order_relaxed);
   job->item = std::move(item);
 
   std::vector<ByteRange> ranges;
-  if (size > options_.multipart_threshold) {
+  if (size > options_.multipart_threshold && size != kUnknownSize) {
     for (uint64_t begin = 0; begin < size; begin += options_.part_size) {
       ranges.push_back({begin, std::min(size, begin + options_.part_size)});
     }
@@ -156,7 +159,7 @@ Status Downloader::OpenJob(FileJob& job) {
   std::string dir = slash == std::string::npos ? "" : rel.substr(0, slash);
   TF_ASSIGN_OR_RETURN(job.dir_fd, OpenDirectoryBeneath(root_fd_, dir, /*create=*/true));
 
-  if (options_.skip_complete) {
+  if (options_.skip_complete && job.item.info.size != kUnknownSize) {
     // Complete from an earlier run? Size and ETag must match; where the file system keeps no
     // user xattrs, size and mtime (which we set from LastModified) stand in for the ETag.
     UniqueFd existing(OpenBeneath(job.dir_fd.get(), job.name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK));
@@ -183,7 +186,7 @@ Status Downloader::OpenJob(FileJob& job) {
                                 O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0644));
   if (!job.fd) return ErrnoToStatus(errno, "create '" + rel + "' (temporary name)");
   // Reserve the space now: a full disk fails here, before any byte is fetched.
-  if (job.item.info.size > 0 &&
+  if (job.item.info.size > 0 && job.item.info.size != kUnknownSize &&
       ::fallocate(job.fd.get(), 0, 0, static_cast<off_t>(job.item.info.size)) != 0 &&
       errno != EOPNOTSUPP) {
     Status s = ErrnoToStatus(errno, "reserve " + std::to_string(job.item.info.size) +
@@ -225,12 +228,13 @@ void Downloader::RunPart(Part& part) {
   PwriteSink sink(job.fd.get(), part.range.begin, job.item.info, progress_.bytes_received);
   Result<GetResult> got = store_.Get(request, sink);
   Status status = got.status();
-  if (status.ok() && sink.written() != part.range.size()) {
+  uint64_t expected = job.item.info.size == kUnknownSize ? sink.object_size() : part.range.size();
+  if (status.ok() && sink.written() != expected) {
     status = DataLossError("received " + std::to_string(sink.written()) + " bytes of " +
-                           std::to_string(part.range.size()) + " at offset " +
+                           std::to_string(expected) + " at offset " +
                            std::to_string(part.range.begin));
   }
-  if (status.ok()) progress_.bytes_done.fetch_add(part.range.size(), std::memory_order_relaxed);
+  if (status.ok()) progress_.bytes_done.fetch_add(expected, std::memory_order_relaxed);
   FinishPart(job, status);
 }
 

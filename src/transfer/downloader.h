@@ -43,9 +43,13 @@ struct DownloadOptions {
   bool skip_complete = true;
 };
 
+// ObjectInfo::size of an object known only by name (a manifest entry): it is fetched with one
+// GET, its length checked against the response's Content-Length, and never skipped on reruns.
+inline constexpr uint64_t kUnknownSize = ~uint64_t{0};
+
 struct DownloadItem {
   ObjectRef object;           // bucket + key in the store
-  ObjectInfo info;            // size, etag, last_modified from the listing
+  ObjectInfo info;            // size (or kUnknownSize), etag, last_modified from the listing
   std::string relative_path;  // where it goes under the destination, already checked safe
 };
 
