@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
+#include "job/job_runner.h"
 #include "common/log.h"
 #include "common/units.h"
 
@@ -79,6 +80,24 @@ int main(int argc, char** argv) {
   up->add_option("--part-size", upload.part_size, "multipart part size (>= 5MiB)")
       ->capture_default_str()->transform(ByteSizeValidator());
 
+  TrainOptions train_options;
+  int stop_grace_seconds = 120;
+  CLI::App* train = app.add_subcommand(
+      "train", "run a training job from a CreateTrainingJob request, as SageMaker would");
+  train->add_option("spec", train_options.spec_path, "job spec: CreateTrainingJob JSON")
+      ->required()->check(CLI::ExistingFile);
+  train->add_option("command", train_options.command,
+                    "command and arguments, after '--' (else the spec's ContainerEntrypoint)");
+  train->add_option("--root", train_options.root,
+                    "job directory holding opt/ml (default ./jobs/<job name>/<host>)");
+  train->add_option("--hosts", train_options.host_flags.hosts, "all hosts, comma-separated");
+  train->add_option("--current-host", train_options.host_flags.current_host, "this host's name");
+  train->add_option("--concurrency", train_options.download.concurrency, "GETs in flight")
+      ->capture_default_str()->check(CLI::Range(1, 1024));
+  train->add_option("--stop-grace", stop_grace_seconds,
+                    "seconds between SIGTERM and SIGKILL when stopping the command")
+      ->capture_default_str()->check(CLI::Range(0, 3600));
+
   CLI::App* mb = app.add_subcommand("mb", "create a bucket (s3://bucket) or directory");
   mb->add_option("uri", uri, "s3://bucket")->required();
 
@@ -106,5 +125,11 @@ int main(int argc, char** argv) {
     return RunUpload(flags, dir, uri, upload);
   }
   if (*mb) return RunMakeBucket(flags, uri);
+  if (*train) {
+    train_options.store = flags.store;
+    train_options.quiet = flags.quiet;
+    train_options.stop_grace = std::chrono::seconds(stop_grace_seconds);
+    return RunTrainingJob(train_options, g_interrupted);
+  }
   return 2;
 }

@@ -163,5 +163,17 @@ TEST_F(DownloaderTest, FileWhereADirectoryIsNeededIsAPerObjectFailure) {
   EXPECT_EQ(r.failures[0].key, "a/b");
 }
 
+TEST_F(DownloaderTest, ObjectOfUnknownSizeIsOneWholeGet) {
+  Put("m", (5 << 20) + 3, 4);  // above the multipart threshold, but its size is not known
+  ObjectInfo info;
+  info.key = "m";
+  info.size = kUnknownSize;
+  DownloadReport r = Run(fake_, {{info, "from-manifest/m"}});
+  ASSERT_TRUE(r.ok()) << (r.failures.empty() ? r.fatal.ToString() : r.failures[0].status.ToString());
+  EXPECT_EQ(fake_.get_calls(), 1);
+  EXPECT_TRUE(ReadFile(dest_ / "from-manifest/m") == FakeObjectStore::RampBytes(4, 0, (5 << 20) + 3));
+  EXPECT_EQ(r.bytes, (5u << 20) + 3);
+}
+
 }  // namespace
 }  // namespace trainfeed
