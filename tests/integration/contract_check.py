@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Runs as the training command and checks, from inside, what the job runner promised.
 
-Expectations come as JSON in the EXPECT environment variable (set by the test through the job's
-Environment map): {"channels": {...}, "hosts": [...], "current_host": ..., "hyperparameters":
+Expectations come as a JSON file named by the EXPECT_FILE environment variable (set by the test
+through the job's Environment map, whose values AWS limits to 512 characters): {"channels": {...}, "hosts": [...], "current_host": ..., "hyperparameters":
 {...}, "args": [...], "ro_channel": "name" | null}. Prints one line per problem and exits 1 if
 there is any.
 """
@@ -19,7 +19,8 @@ def check(cond, what):
         problems.append(what)
 
 
-expect = json.loads(os.environ["EXPECT"])
+with open(os.environ["EXPECT_FILE"]) as f:
+    expect = json.load(f)
 base = os.environ.get("SAGEMAKER_BASE_DIR", "")
 check(base.endswith("/opt/ml") and os.path.isdir(base), f"SAGEMAKER_BASE_DIR={base!r}")
 paths = {

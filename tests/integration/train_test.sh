@@ -32,6 +32,7 @@ for host in algo-1 algo-2 algo-3; do
   "$PY" - "$WORK/contract-$host.json" "${expect/CURRENT/$host}" "$bucket" "$WORK" "$here" <<'PY'
 import json, sys
 path, expect, bucket, work, here = sys.argv[1:]
+open(path + ".expect", "w").write(expect)
 spec = {
   "TrainingJobName": "contract-job",
   "RoleArn": "arn:aws:iam::000000000000:role/x",
@@ -49,7 +50,7 @@ spec = {
   "OutputDataConfig": {"S3OutputPath": f"s3://{bucket}/out"},
   "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 3, "VolumeSizeInGB": 5},
   "StoppingCondition": {"MaxRuntimeInSeconds": 600},
-  "Environment": {"EXPECT": expect}}
+  "Environment": {"EXPECT_FILE": path + ".expect"}}
 json.dump(spec, open(path, "w"))
 PY
   "$TF" -q train "$WORK/contract-$host.json" --root "$WORK/$host" --hosts algo-1,algo-2,algo-3 \
@@ -139,7 +140,7 @@ cat "$WORK/bad.log"
 grep -q "TrainingJobName" "$WORK/bad.log" || fail "bad spec: job name"
 grep -q "InputDataConfig\[0\].DataSource.S3DataSource.S3DataType: 'S3Prefx' is not one of" "$WORK/bad.log" || fail "bad spec: S3DataType"
 grep -q "Bogus" "$WORK/bad.log" || fail "bad spec: unknown field"
-grep -qi "unique\|duplicate" "$WORK/bad.log" || fail "bad spec: duplicate channel"
+grep -q "already used by InputDataConfig\[0\]" "$WORK/bad.log" || fail "bad spec: duplicate channel"
 echo '{"TrainingJobName": ' >"$WORK/broken.json"
 expect_fail "malformed JSON" "$TF" train "$WORK/broken.json" 2>"$WORK/broken.log"
 grep -q "malformed JSON" "$WORK/broken.log" || { cat "$WORK/broken.log"; fail "malformed JSON message"; }
