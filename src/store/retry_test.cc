@@ -4,6 +4,7 @@
 
 #include "store/testing/fake_object_store.h"
 #include "store/testing/fault_injecting_object_store.h"
+#include "store/testing/string_sink.h"
 
 namespace trainfeed {
 namespace {
@@ -15,21 +16,6 @@ class FakeClock final : public Clock {
   std::chrono::steady_clock::time_point Monotonic() override { return {}; }
   void SleepFor(std::chrono::nanoseconds d) override { sleeps.push_back(d); }
   std::vector<std::chrono::nanoseconds> sleeps;
-};
-
-class StringSink final : public ByteSink {
- public:
-  Status Begin(const GetResult& meta) override {
-    ++begins;
-    etag = meta.etag;
-    return OkStatus();
-  }
-  Status Append(const char* data, size_t size) override {
-    bytes.append(data, size);
-    return OkStatus();
-  }
-  std::string bytes, etag;
-  int begins = 0;
 };
 
 class RetryTest : public ::testing::Test {

@@ -15,7 +15,6 @@ namespace trainfeed {
 namespace {
 
 using testing::Ramp;
-using testing::StringSink;
 
 class S3ObjectStoreTest : public ::testing::Test {
  protected:

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "store/s3/s3_object_store.h"
+#include "store/testing/string_sink.h"
 
 namespace trainfeed::testing {
 
@@ -67,13 +68,5 @@ inline std::string Ramp(size_t size, int seed = 0) {
   return s;
 }
 
-class StringSink final : public ByteSink {
- public:
-  Status Append(const char* data, size_t size) override {
-    bytes.append(data, size);
-    return OkStatus();
-  }
-  std::string bytes;
-};
 
 }  // namespace trainfeed::testing

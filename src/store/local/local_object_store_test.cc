@@ -15,22 +15,12 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "store/testing/string_sink.h"
 
 namespace trainfeed {
 namespace {
 
 namespace fs = std::filesystem;
-
-class StringSink : public ByteSink {
- public:
-  Status Append(const char* data, size_t size) override {
-    data_.append(data, size);
-    ++appends_;
-    return OkStatus();
-  }
-  std::string data_;
-  int appends_ = 0;
-};
 
 class LocalObjectStoreTest : public ::testing::Test {
  protected:
@@ -93,7 +83,7 @@ class LocalObjectStoreTest : public ::testing::Test {
     request.object.key = Key(rel);
     Result<GetResult> result = store_.Get(request, sink);
     EXPECT_TRUE(result.ok()) << result.status().ToString();
-    return sink.data_;
+    return sink.bytes;
   }
 
   std::string dir_;   // absolute path of the test directory
@@ -329,28 +319,28 @@ TEST_F(LocalObjectStoreTest, GetRanges) {
   StringSink one;
   Result<GetResult> r = get(42, 43, one);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
-  EXPECT_EQ(one.data_, content.substr(42, 1));
+  EXPECT_EQ(one.bytes, content.substr(42, 1));
   EXPECT_EQ(r->bytes, 1u);
   EXPECT_EQ(r->object_size, 100u);
 
   StringSink mid;
   r = get(10, 60, mid);
-  EXPECT_EQ(mid.data_, content.substr(10, 50));
+  EXPECT_EQ(mid.bytes, content.substr(10, 50));
 
   StringSink clamped;  // end past the end is clamped, like S3
   r = get(90, 1000, clamped);
   ASSERT_TRUE(r.ok());
-  EXPECT_EQ(clamped.data_, content.substr(90));
+  EXPECT_EQ(clamped.bytes, content.substr(90));
   EXPECT_EQ(r->bytes, 10u);
 
   StringSink last;
   r = get(99, 100, last);
-  EXPECT_EQ(last.data_, "V");
+  EXPECT_EQ(last.bytes, "V");
 
   StringSink past;
   r = get(100, 101, past);
   EXPECT_EQ(r.status().code(), ErrorCode::kInvalidArgument);
-  EXPECT_TRUE(past.data_.empty());
+  EXPECT_TRUE(past.bytes.empty());
   r = get(5, 5, past);
   EXPECT_EQ(r.status().code(), ErrorCode::kInvalidArgument);
 
@@ -375,8 +365,8 @@ TEST_F(LocalObjectStoreTest, GetEmptyFileAndLargeFileInChunks) {
   Result<GetResult> r = store_.Get(request, big_sink);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->bytes, big.size());
-  EXPECT_TRUE(big_sink.data_ == big);
-  EXPECT_GE(big_sink.appends_, 4);
+  EXPECT_TRUE(big_sink.bytes == big);
+  EXPECT_GE(big_sink.appends, 4);
 }
 
 TEST_F(LocalObjectStoreTest, GetIfMatchFailsAfterChange) {
@@ -395,7 +385,7 @@ TEST_F(LocalObjectStoreTest, GetIfMatchFailsAfterChange) {
   StringSink stale;
   r = store_.Get(request, stale);
   EXPECT_EQ(r.status().code(), ErrorCode::kPreconditionFailed);
-  EXPECT_TRUE(stale.data_.empty());
+  EXPECT_TRUE(stale.bytes.empty());
 }
 
 TEST_F(LocalObjectStoreTest, SinkErrorAbortsGet) {
@@ -604,7 +594,7 @@ TEST_F(LocalObjectStoreTest, ConcurrentPutsAndGetsSeeWholeVersions) {
           GetRequest request;
           request.object.key = Key("race");
           Result<GetResult> r = store_.Get(request, sink);
-          if (r.ok() && sink.data_ != a && sink.data_ != b) ++torn;
+          if (r.ok() && sink.bytes != a && sink.bytes != b) ++torn;
         }
       }
     });

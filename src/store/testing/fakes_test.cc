@@ -7,20 +7,10 @@
 #include "gtest/gtest.h"
 #include "store/testing/fake_object_store.h"
 #include "store/testing/fault_injecting_object_store.h"
+#include "store/testing/string_sink.h"
 
 namespace trainfeed {
 namespace {
-
-class StringSink : public ByteSink {
- public:
-  Status Append(const char* data, size_t size) override {
-    data_.append(data, size);
-    ++appends_;
-    return OkStatus();
-  }
-  std::string data_;
-  int appends_ = 0;
-};
 
 // Checks a PutRamp body as it streams, without keeping it.
 class RampCheckingSink : public ByteSink {
@@ -132,7 +122,7 @@ TEST(FakeObjectStoreTest, PutGetHeadRoundTrip) {
   StringSink sink;
   Result<GetResult> got = store.Get(MakeGet("b", "dir/k"), sink);
   ASSERT_TRUE(got.ok());
-  EXPECT_EQ(sink.data_, body);
+  EXPECT_EQ(sink.bytes, body);
   EXPECT_EQ(got->etag, *etag);
   EXPECT_EQ(got->object_size, 7u);
   EXPECT_EQ(got->bytes, 7u);
@@ -218,19 +208,19 @@ TEST(FakeObjectStoreTest, GetRangesLikeS3) {
   StringSink one;
   Result<GetResult> r = get(50, 51, one);
   ASSERT_TRUE(r.ok());
-  EXPECT_EQ(one.data_, FakeObjectStore::RampBytes(7, 50, 51));
-  EXPECT_EQ(static_cast<unsigned char>(one.data_[0]), (7 + 50) % 251);
+  EXPECT_EQ(one.bytes, FakeObjectStore::RampBytes(7, 50, 51));
+  EXPECT_EQ(static_cast<unsigned char>(one.bytes[0]), (7 + 50) % 251);
   EXPECT_EQ(r->bytes, 1u);
   EXPECT_EQ(r->object_size, 100u);
   StringSink clamped;
   r = get(90, 500, clamped);
   ASSERT_TRUE(r.ok());
-  EXPECT_EQ(clamped.data_, FakeObjectStore::RampBytes(7, 90, 100));
+  EXPECT_EQ(clamped.bytes, FakeObjectStore::RampBytes(7, 90, 100));
   EXPECT_EQ(r->bytes, 10u);
   StringSink past;
   EXPECT_EQ(get(100, 200, past).status().code(), ErrorCode::kInvalidArgument);
   EXPECT_EQ(get(3, 3, past).status().code(), ErrorCode::kInvalidArgument);
-  EXPECT_TRUE(past.data_.empty());
+  EXPECT_TRUE(past.bytes.empty());
 }
 
 TEST(FakeObjectStoreTest, IfMatchFailsAfterOverwrite) {
@@ -243,7 +233,7 @@ TEST(FakeObjectStoreTest, IfMatchFailsAfterOverwrite) {
   StringSink stale;
   Result<GetResult> r = store.Get(MakeGet("b", "k", std::nullopt, *v1), stale);
   EXPECT_EQ(r.status().code(), ErrorCode::kPreconditionFailed);
-  EXPECT_TRUE(stale.data_.empty());
+  EXPECT_TRUE(stale.bytes.empty());
 }
 
 TEST(FakeObjectStoreTest, CountsCallsAndBytes) {
@@ -428,7 +418,7 @@ TEST_F(FaultInjectingTest, CallsThroughWithoutFaults) {
   FaultInjectingObjectStore store(fake_, nullptr);
   StringSink sink;
   ASSERT_TRUE(store.Get(MakeGet("b", "k"), sink).ok());
-  EXPECT_EQ(sink.data_, FakeObjectStore::RampBytes(5, 0, 100));
+  EXPECT_EQ(sink.bytes, FakeObjectStore::RampBytes(5, 0, 100));
   ASSERT_TRUE(store.Head({"b", "k"}).ok());
   EXPECT_EQ(store.calls(), 2u);
   EXPECT_EQ(store.faults_injected(), 0u);
@@ -497,12 +487,12 @@ TEST_F(FaultInjectingTest, ResetMidBodyThenResume) {
   StringSink sink;
   Result<GetResult> r = store.Get(MakeGet("b", "k"), sink);
   EXPECT_EQ(r.status().code(), ErrorCode::kUnavailable);
-  EXPECT_EQ(sink.data_, FakeObjectStore::RampBytes(5, 0, 37));  // cut inside a chunk
+  EXPECT_EQ(sink.bytes, FakeObjectStore::RampBytes(5, 0, 37));  // cut inside a chunk
   // Resume where the sink stopped, as a retrying reader would.
-  r = store.Get(MakeGet("b", "k", ByteRange{sink.data_.size(), 100}), sink);
+  r = store.Get(MakeGet("b", "k", ByteRange{sink.bytes.size(), 100}), sink);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->bytes, 63u);
-  EXPECT_EQ(sink.data_, FakeObjectStore::RampBytes(5, 0, 100));
+  EXPECT_EQ(sink.bytes, FakeObjectStore::RampBytes(5, 0, 100));
   EXPECT_EQ(fake_.get_calls(), 2);
 }
 
@@ -513,12 +503,12 @@ TEST_F(FaultInjectingTest, PartialGetEdgeCases) {
   next = Fault::ErrorAfterBytes(0, UnavailableError("reset"));
   StringSink none;
   EXPECT_EQ(store.Get(MakeGet("b", "k"), none).status().code(), ErrorCode::kUnavailable);
-  EXPECT_TRUE(none.data_.empty());
+  EXPECT_TRUE(none.bytes.empty());
   // The body ends before the cut: every byte arrives and the call still fails.
   next = Fault::ErrorAfterBytes(1000, UnavailableError("reset after body"));
   StringSink all;
   EXPECT_EQ(store.Get(MakeGet("b", "k"), all).status().code(), ErrorCode::kUnavailable);
-  EXPECT_EQ(all.data_.size(), 100u);
+  EXPECT_EQ(all.bytes.size(), 100u);
   // A silently short body reports success with fewer bytes.
   next = Fault::ShortBody(60);
   StringSink short_sink;
@@ -526,7 +516,7 @@ TEST_F(FaultInjectingTest, PartialGetEdgeCases) {
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->bytes, 60u);
   EXPECT_EQ(r->object_size, 100u);
-  EXPECT_EQ(short_sink.data_, FakeObjectStore::RampBytes(5, 0, 60));
+  EXPECT_EQ(short_sink.bytes, FakeObjectStore::RampBytes(5, 0, 60));
   // The target's own error wins over a fault that never got to cut.
   next = Fault::ErrorAfterBytes(10, UnavailableError("reset"));
   StringSink missing;
