@@ -94,6 +94,8 @@ int main(int argc, char** argv) {
   train->add_option("--current-host", train_options.host_flags.current_host, "this host's name");
   train->add_option("--concurrency", train_options.download.concurrency, "GETs in flight")
       ->capture_default_str()->check(CLI::Range(1, 1024));
+  train->add_flag("--container-paths", train_options.container_paths,
+                  "root only: show the job tree at /opt/ml to the command (private mount namespace)");
   train->add_option("--stop-grace", stop_grace_seconds,
                     "seconds between SIGTERM and SIGKILL when stopping the command")
       ->capture_default_str()->check(CLI::Range(0, 3600));

@@ -178,6 +178,7 @@ int RunTrainingJob(const TrainOptions& options, const std::atomic<bool>& interru
   }
 
   LaunchSpec launch{argv, TrainingEnvironment(ContractEnvironment(paths, spec, *hosts, facts)), ""};
+  if (options.container_paths) launch.opt_ml_source = paths.root;
   SupervisorOptions supervise;
   supervise.max_runtime = std::chrono::seconds(spec.max_runtime_seconds);
   supervise.stop_grace = options.stop_grace;

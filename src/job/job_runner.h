@@ -27,6 +27,8 @@ struct TrainOptions {
   DownloadOptions download;
   std::chrono::seconds stop_grace{120};  // SIGTERM -> SIGKILL, as SageMaker
   bool quiet = false;
+  // Run the command in a private mount namespace with the job tree bind-mounted at /opt/ml.
+  bool container_paths = false;
 };
 
 // Returns the process exit code: the command's own status when it ran (0 = Completed), 1 when the

@@ -1,6 +1,9 @@
 #include "job/process_supervisor.h"
 
 #include <fcntl.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/syscall.h>
@@ -30,23 +33,49 @@ std::string ProcessOutcome::Describe() const {
 namespace {
 
 // Executed in the child between fork and exec: only async-signal-safe calls.
-[[noreturn]] void ExecChild(char* const* argv, char* const* envp, const char* dir, int error_fd) {
+[[noreturn]] void Die(int error_fd) {
+  int err = errno;
+  (void)!::write(error_fd, &err, sizeof(err));
+  ::_exit(127);
+}
+
+[[noreturn]] void ExecChild(char* const* argv, char* const* envp, const char* dir,
+                            const char* opt_ml_source, int error_fd) {
   ::setpgid(0, 0);  // own process group: signals reach the whole tree the script starts
+  if (opt_ml_source && *opt_ml_source) {
+    // A private copy of the mount table: the bind below is invisible to the host.
+    if (::unshare(CLONE_NEWNS) != 0) Die(error_fd);
+    if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) Die(error_fd);
+    if (::mount(opt_ml_source, "/opt/ml", nullptr, MS_BIND | MS_REC, nullptr) != 0) Die(error_fd);
+  }
   sigset_t none;
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
   ::signal(SIGPIPE, SIG_DFL);
   ::signal(SIGINT, SIG_DFL);
   ::signal(SIGTERM, SIG_DFL);
-  if (dir && *dir && ::chdir(dir) != 0) {
-    int err = errno;
-    (void)!::write(error_fd, &err, sizeof(err));
-    ::_exit(127);
-  }
+  if (dir && *dir && ::chdir(dir) != 0) Die(error_fd);
   ::execvpe(argv[0], argv, envp);
-  int err = errno;
-  (void)!::write(error_fd, &err, sizeof(err));
-  ::_exit(127);
+  Die(error_fd);
+}
+
+// Makes sure /opt/ml exists as a mount point. Returns the directories it had to create, deepest
+// first, so they can be removed again.
+Result<std::vector<std::string>> EnsureOptMl() {
+  struct stat st;
+  if (::stat("/opt/ml", &st) == 0) {
+    if (!S_ISDIR(st.st_mode)) return AlreadyExistsError("/opt/ml exists and is not a directory");
+    return std::vector<std::string>{};
+  }
+  std::vector<std::string> created;
+  if (::mkdir("/opt", 0755) == 0) created.push_back("/opt");
+  if (::mkdir("/opt/ml", 0755) != 0) {
+    Status s = ErrnoToStatus(errno, "create mount point /opt/ml");
+    for (const auto& d : created) ::rmdir(d.c_str());
+    return s;
+  }
+  created.insert(created.begin(), "/opt/ml");
+  return created;
 }
 
 }  // namespace
@@ -63,13 +92,30 @@ Result<ProcessOutcome> RunSupervised(const LaunchSpec& spec, const SupervisorOpt
   for (auto& e : env_strings) envp.push_back(e.data());
   envp.push_back(nullptr);
   // A close-on-exec pipe tells the parent whether exec worked: EOF means yes.
+  std::vector<std::string> created_dirs;
+  if (!spec.opt_ml_source.empty()) {
+    if (::geteuid() != 0) {
+      return PermissionDeniedError("--container-paths needs root (a private mount namespace)");
+    }
+    TF_ASSIGN_OR_RETURN(created_dirs, EnsureOptMl());
+  }
+  // Leaves the host as it was: an empty mount point we made goes again.
+  struct RemoveDirs {
+    const std::vector<std::string>& dirs;
+    ~RemoveDirs() {
+      for (const auto& d : dirs) ::rmdir(d.c_str());
+    }
+  } remove_dirs{created_dirs};
   int pipefd[2];
   if (::pipe2(pipefd, O_CLOEXEC) != 0) return ErrnoToStatus(errno, "pipe");
 
   auto started = std::chrono::steady_clock::now();
   pid_t pid = ::fork();
   if (pid < 0) return ErrnoToStatus(errno, "fork");
-  if (pid == 0) ExecChild(argv.data(), envp.data(), spec.working_dir.c_str(), pipefd[1]);
+  if (pid == 0) {
+    ExecChild(argv.data(), envp.data(), spec.working_dir.c_str(), spec.opt_ml_source.c_str(),
+              pipefd[1]);
+  }
   ::setpgid(pid, pid);  // also from the parent, so it holds before any kill below
   ::close(pipefd[1]);
   int child_errno = 0;

@@ -17,6 +17,10 @@ struct LaunchSpec {
   std::vector<std::string> argv;                            // argv[0] is looked up in PATH
   std::vector<std::pair<std::string, std::string>> env;     // the complete environment
   std::string working_dir;                                  // "" = inherit
+  // When set (root only), the command runs in a private mount namespace where this directory is
+  // bind-mounted at /opt/ml, so scripts that hard-code /opt/ml/... work. The host's /opt/ml is not
+  // changed; if it does not exist, an empty mount point is created and removed afterwards.
+  std::string opt_ml_source;
 };
 
 struct SupervisorOptions {

@@ -102,5 +102,24 @@ TEST(ProcessSupervisor, LeavesNoProcessBehind) {
       << "a background process of the command survived it";
 }
 
+TEST(ProcessSupervisor, ContainerPathsShowTheJobTreeAtOptMlOnlyToTheCommand) {
+  ASSERT_EQ(::geteuid(), 0u) << "this test needs root (a private mount namespace), as CI runs it";
+  std::string dir = std::filesystem::temp_directory_path() / ("tf-optml-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir + "/model");
+  std::ofstream(dir + "/marker") << "job tree";
+  bool existed = std::filesystem::exists("/opt/ml");
+  std::atomic<bool> stop{false};
+  LaunchSpec spec{{"sh", "-c", "[ \"$(cat /opt/ml/marker)\" = 'job tree' ] && echo saved > /opt/ml/model/m"},
+                  BaseEnv(), ""};
+  spec.opt_ml_source = dir;
+  Result<ProcessOutcome> r = RunSupervised(spec, {}, stop);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->exit_code, 0);
+  EXPECT_TRUE(std::filesystem::exists(dir + "/model/m")) << "writes land in the job tree";
+  EXPECT_EQ(std::filesystem::exists("/opt/ml"), existed) << "the host's /opt/ml is unchanged";
+  EXPECT_FALSE(std::filesystem::exists("/opt/ml/marker"));
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace trainfeed

@@ -122,6 +122,18 @@ cat "$WORK/slow.out"
 grep -q "MaxRuntimeExceeded" "$WORK/slow.out" || fail "max runtime: status line"
 "$TF" ls -r "s3://$bucket/ckpt-out/slow-job/" | grep -q "output/model.tar.gz" || fail "outputs not uploaded after the timeout"
 
+note "--container-paths: scripts that hard-code /opt/ml see the job tree"
+cat >"$WORK/paths-job.json" <<JSON
+{"TrainingJobName": "paths-job",
+ "AlgorithmSpecification": {"TrainingInputMode": "File", "ContainerEntrypoint": ["sh", "-c",
+   "grep -q algo-1 /opt/ml/input/config/resourceconfig.json && ls /opt/ml/input/data/train/part-0000.csv && echo saved > /opt/ml/model/m"]},
+ "InputDataConfig": [{"ChannelName": "train", "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "file://$repo/examples/data/train/"}}}]}
+JSON
+had_opt_ml=$([[ -e /opt/ml ]] && echo yes || echo no)
+"$TF" -q train "$WORK/paths-job.json" --root "$WORK/paths" --container-paths 2>"$WORK/paths.log" || { cat "$WORK/paths.log"; fail "--container-paths job"; }
+[[ $(cat "$WORK/paths/opt/ml/model/m") = saved ]] || fail "--container-paths: the write did not land in the job tree"
+[[ $([[ -e /opt/ml ]] && echo yes || echo no) = "$had_opt_ml" ]] || fail "--container-paths changed the host's /opt/ml"
+
 note "bad job specs: every problem, by field path, exit 2"
 cat >"$WORK/bad.json" <<'JSON'
 {"TrainingJobName": "bad_name!",
