@@ -1,5 +1,7 @@
 #include "modes/filesystem/filesystem_mount.h"
 
+#include "common/testing/as_nobody.h"
+
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/mount.h>
@@ -424,26 +426,8 @@ TEST_F(FileSystemMountTest, MissingSourceIsNotFound) {
 TEST_F(FileSystemMountTest, WithoutPrivilegeIsPermissionDenied) {
   // Root passes every check, so the mount runs in a child that drops to 'nobody'.
   MountPlan plan = BindPlan("ro");
-  int fds[2];
-  ASSERT_EQ(::pipe(fds), 0);
-  pid_t pid = ::fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    ::close(fds[0]);
-    if (::setgid(65534) != 0 || ::setuid(65534) != 0) _exit(3);
-    auto mount = FileSystemMount::Mount(plan, target_);
-    std::string out = mount.ok() ? "mounted" : mount.status().ToString();
-    if (::write(fds[1], out.data(), out.size()) < 0) _exit(4);
-    _exit(0);
-  }
-  ::close(fds[1]);
-  std::string out;
-  char buf[512];
-  for (ssize_t n; (n = ::read(fds[0], buf, sizeof(buf))) > 0;) out.append(buf, n);
-  ::close(fds[0]);
-  int status = 0;
-  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
-  EXPECT_EQ(WEXITSTATUS(status), 0);
+  Status s = RunAsNobody([&] { return FileSystemMount::Mount(plan, target_).status(); });
+  std::string out = s.ToString();
   EXPECT_EQ(out,
             "PermissionDenied: mounting file-system channel 'train' (EFS) needs root (or "
             "CAP_SYS_ADMIN); this process runs as uid 65534 without it");

@@ -16,6 +16,7 @@
 
 #include "gtest/gtest.h"
 #include "store/testing/string_sink.h"
+#include "common/testing/as_nobody.h"
 
 namespace trainfeed {
 namespace {
@@ -240,28 +241,7 @@ TEST_F(LocalObjectStoreTest, UnreadableDirectoryIsPermissionDenied) {
     // Root reads any directory, so the listing runs in a child that drops to 'nobody'.
     fs::permissions(dir_, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
                               fs::perms::others_read | fs::perms::others_exec);
-    int fds[2];
-    ASSERT_EQ(::pipe(fds), 0);
-    pid_t pid = ::fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) {
-      ::close(fds[0]);
-      if (::setgid(65534) != 0 || ::setuid(65534) != 0) _exit(3);
-      Status s = LocalObjectStore().List(request).status();
-      std::string out = std::to_string(static_cast<int>(s.code())) + " " + s.message();
-      ssize_t n = ::write(fds[1], out.data(), out.size());
-      _exit(n == static_cast<ssize_t>(out.size()) ? 0 : 4);
-    }
-    ::close(fds[1]);
-    std::string out;
-    char buf[4096];
-    for (ssize_t n; (n = ::read(fds[0], buf, sizeof(buf))) > 0;) out.append(buf, n);
-    ::close(fds[0]);
-    int wstatus = 0;
-    ::waitpid(pid, &wstatus, 0);
-    ASSERT_TRUE(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0) << "child failed: " << wstatus;
-    size_t space = out.find(' ');
-    status = Status(static_cast<ErrorCode>(std::stoi(out.substr(0, space))), out.substr(space + 1));
+    status = RunAsNobody([&] { return LocalObjectStore().List(request).status(); });
   }
   ASSERT_FALSE(status.ok());
   EXPECT_EQ(status.code(), ErrorCode::kPermissionDenied) << status.ToString();
