@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <functional>
 #include <cerrno>
 #include <filesystem>
 #include <memory>
@@ -51,6 +52,29 @@ Result<std::vector<std::string>> SortedEntries(const std::string& dir) {
   return names;
 }
 
+// Visits every entry below `abs_dir` depth first, siblings in byte order, with its lstat(). An
+// entry removed since the listing is skipped: it is not part of the output. `visit` returns
+// whether to descend into a directory.
+using TreeVisitor =
+    std::function<Result<bool>(const std::string& abs, const std::string& rel, struct stat& st)>;
+Status WalkSorted(const std::string& abs_dir, const std::string& rel_dir,
+                  const TreeVisitor& visit) {
+  TF_ASSIGN_OR_RETURN(std::vector<std::string> names, SortedEntries(abs_dir));
+  for (const std::string& name : names) {
+    std::string abs = JoinPath(abs_dir, name);
+    std::string rel = rel_dir.empty() ? name : rel_dir + "/" + name;
+    struct stat st;
+    if (::lstat(abs.c_str(), &st) != 0) {
+      if (errno == ENOENT) continue;
+      return ErrnoToStatus(errno, "stat '" + abs + "'");
+    }
+    bool is_dir = S_ISDIR(st.st_mode);
+    TF_ASSIGN_OR_RETURN(bool descend, visit(abs, rel, st));
+    if (is_dir && descend) TF_RETURN_IF_ERROR(WalkSorted(abs, rel, visit));
+  }
+  return OkStatus();
+}
+
 Result<bool> IsEmptyDir(const std::string& dir) {
   TF_ASSIGN_OR_RETURN(std::vector<std::string> names, SortedEntries(dir));
   return names.empty();
@@ -77,22 +101,15 @@ class TarTreeWriter {
  public:
   TarTreeWriter(archive* a, const struct stat& skip) : a_(a), skip_(skip), buffer_(kReadChunk) {}
 
-  Status AddTree(const std::string& abs_dir, const std::string& rel_dir) {
-    TF_ASSIGN_OR_RETURN(std::vector<std::string> names, SortedEntries(abs_dir));
-    for (const std::string& name : names) {
-      std::string abs = JoinPath(abs_dir, name);
-      std::string rel = rel_dir.empty() ? name : rel_dir + "/" + name;
-      struct stat st;
-      if (::lstat(abs.c_str(), &st) != 0) {
-        if (errno == ENOENT) continue;  // removed since the listing: not part of the output
-        return ErrnoToStatus(errno, "stat '" + abs + "'");
-      }
+  Status AddTree(const std::string& root) {
+    return WalkSorted(root, "", [&](const std::string& abs, const std::string& rel,
+                                    struct stat& st) -> Result<bool> {
       if (S_ISREG(st.st_mode)) {
-        if (st.st_dev == skip_.st_dev && st.st_ino == skip_.st_ino) continue;  // ourselves
+        if (st.st_dev == skip_.st_dev && st.st_ino == skip_.st_ino) return false;  // ourselves
         TF_RETURN_IF_ERROR(AddFile(abs, rel));
       } else if (S_ISDIR(st.st_mode)) {
         TF_RETURN_IF_ERROR(WriteHeader(rel, st, AE_IFDIR, 0, nullptr));
-        TF_RETURN_IF_ERROR(AddTree(abs, rel));
+        return true;
       } else if (S_ISLNK(st.st_mode)) {
         std::string target(static_cast<size_t>(st.st_size) + 1, '\0');
         ssize_t n = ::readlink(abs.c_str(), target.data(), target.size());
@@ -102,8 +119,8 @@ class TarTreeWriter {
       } else {
         spdlog::warn("not archiving '{}': not a regular file, directory or symlink", abs);
       }
-    }
-    return OkStatus();
+      return false;
+    });
   }
 
  private:
@@ -167,7 +184,7 @@ Status WriteTarGzToFd(int fd, const std::string& source_dir, const std::string& 
     return ArchiveError(a.get(), "create '" + what + "'");
   }
   TarTreeWriter writer(a.get(), self);
-  TF_RETURN_IF_ERROR(writer.AddTree(source_dir, ""));
+  TF_RETURN_IF_ERROR(writer.AddTree(source_dir));
   if (archive_write_close(a.get()) != ARCHIVE_OK) {
     return ArchiveError(a.get(), "finish '" + what + "'");
   }
@@ -180,32 +197,21 @@ struct LocalFile {
   std::string rel, abs;
   uint64_t size;
 };
-Status CollectFiles(const std::string& abs_dir, const std::string& rel_dir,
-                    std::vector<LocalFile>& out) {
-  TF_ASSIGN_OR_RETURN(std::vector<std::string> names, SortedEntries(abs_dir));
-  for (const std::string& name : names) {
-    std::string abs = JoinPath(abs_dir, name);
-    std::string rel = rel_dir.empty() ? name : rel_dir + "/" + name;
-    struct stat st;
-    if (::lstat(abs.c_str(), &st) != 0) {
-      if (errno == ENOENT) continue;
-      return ErrnoToStatus(errno, "stat '" + abs + "'");
-    }
-    if (S_ISDIR(st.st_mode)) {
-      TF_RETURN_IF_ERROR(CollectFiles(abs, rel, out));
-      continue;
-    }
+Status CollectFiles(const std::string& root, std::vector<LocalFile>& out) {
+  return WalkSorted(root, "", [&](const std::string& abs, const std::string& rel,
+                                  struct stat& st) -> Result<bool> {
+    if (S_ISDIR(st.st_mode)) return true;
     if (S_ISLNK(st.st_mode) && ::stat(abs.c_str(), &st) != 0) {
       spdlog::warn("not uploading '{}': dangling symlink", abs);
-      continue;
+      return false;
     }
     if (!S_ISREG(st.st_mode)) {
       spdlog::warn("not uploading '{}': not a regular file", abs);
-      continue;
+      return false;
     }
     out.push_back({rel, abs, static_cast<uint64_t>(st.st_size)});
-  }
-  return OkStatus();
+    return false;
+  });
 }
 
 }  // namespace
@@ -293,7 +299,7 @@ Status UploadJobOutputs(ObjectStore& store, const StoreUri& s3_output_path,
       ++queued;
     } else {
       std::vector<LocalFile> files;
-      status = CollectFiles(source.dir, "", files);
+      status = CollectFiles(source.dir, files);
       if (!status.ok()) break;
       for (LocalFile& f : files) {
         uploader.Add(

@@ -1,6 +1,5 @@
 #include "store/store_factory.h"
 
-#include <cstdlib>
 #include <spdlog/spdlog.h>
 
 #include "store/local/local_object_store.h"
@@ -9,13 +8,7 @@
 namespace trainfeed {
 
 Result<S3Config> ResolveS3ConfigFromEnvironment(const S3Overrides& overrides) {
-  auto getenv = [](const std::string& name) -> std::optional<std::string> {
-    const char* v = std::getenv(name.c_str());
-    if (!v) return std::nullopt;
-    return std::string(v);
-  };
-  const char* home = std::getenv("HOME");
-  return ResolveS3Config(overrides, getenv, home ? home : "");
+  return ResolveS3Config(overrides, ProcessEnv, ProcessEnv("HOME").value_or(""));
 }
 
 Result<std::unique_ptr<ObjectStore>> OpenObjectStore(const StoreUri& uri,
@@ -28,7 +21,7 @@ Result<std::unique_ptr<ObjectStore>> OpenObjectStore(const StoreUri& uri,
     spdlog::debug("S3 settings: {}", config.DebugString());
     S3StoreOptions s3;
     s3.config = std::move(config);
-    if (const char* ca = std::getenv("AWS_CA_BUNDLE")) s3.ca_bundle = ca;
+    s3.ca_bundle = ProcessEnv("AWS_CA_BUNDLE").value_or("");
     store = std::make_unique<S3ObjectStore>(std::move(s3));
   }
   return std::unique_ptr<ObjectStore>(
