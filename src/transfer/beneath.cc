@@ -27,7 +27,9 @@ int OpenBeneath(int dir_fd, std::string_view path, int flags, int mode) {
   std::string p(path);
   open_how how{};
   how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
-  how.mode = (flags & O_CREAT) ? static_cast<uint64_t>(mode) : 0;
+  // openat2 takes a mode only for calls that create a file, and refuses one otherwise.
+  bool creates = (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE;
+  how.mode = creates ? static_cast<uint64_t>(mode) : 0;
   how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
   int fd;
   do {

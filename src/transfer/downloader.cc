@@ -32,6 +32,15 @@ timespec ToTimespec(std::chrono::system_clock::time_point t) {
   return timespec{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
 }
 
+// Links an O_TMPFILE descriptor into `dir` as `name`. AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH;
+// without it the /proc/self/fd path does the same for the file's owner.
+int LinkAnonymous(int fd, int dir, const std::string& name) {
+  if (::linkat(fd, "", dir, name.c_str(), AT_EMPTY_PATH) == 0) return 0;
+  if (errno != ENOENT && errno != EPERM) return -1;
+  std::string proc = "/proc/self/fd/" + std::to_string(fd);
+  return ::linkat(AT_FDCWD, proc.c_str(), dir, name.c_str(), AT_SYMLINK_FOLLOW);
+}
+
 // Writes a part's bytes at their place in the file, in order.
 //
 // Parts of one large object are written by several workers at once, and every write takes the
@@ -119,7 +128,8 @@ class PwriteSink final : public ByteSink {
 struct Downloader::FileJob {
   DownloadItem item;
   std::string name;       // last path component
-  std::string temp_name;  // hidden name while incomplete
+  std::string temp_name;  // hidden name while incomplete (when the file system has no O_TMPFILE)
+  bool anonymous = false;  // fd is an O_TMPFILE: it has no name until it is linked in, complete
   std::once_flag open_once;
   Status open_status;    // set inside open_once
   bool skipped = false;  // already complete on disk (set inside open_once)
@@ -220,8 +230,15 @@ Status Downloader::OpenJob(FileJob& job) {
       }
     }
   }
-  job.fd = UniqueFd(OpenBeneath(job.dir_fd.get(), job.temp_name,
-                                O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0644));
+  // An unnamed file (O_TMPFILE) is linked in only once complete: one change to the directory
+  // instead of create + rename (directory locks are the bottleneck with many small files), and
+  // nothing to clean up if the process dies. Elsewhere: a hidden temporary name, then rename.
+  job.fd = UniqueFd(OpenBeneath(job.dir_fd.get(), ".", O_TMPFILE | O_WRONLY, 0644));
+  job.anonymous = static_cast<bool>(job.fd);
+  if (!job.fd) {
+    job.fd = UniqueFd(OpenBeneath(job.dir_fd.get(), job.temp_name,
+                                  O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0644));
+  }
   if (!job.fd) return ErrnoToStatus(errno, "create '" + rel + "' (temporary name)");
   // Reserve the space now: a full disk fails here, before any byte is fetched.
   if (job.item.info.size > 0 && job.item.info.size != kUnknownSize &&
@@ -229,7 +246,7 @@ Status Downloader::OpenJob(FileJob& job) {
       errno != EOPNOTSUPP) {
     Status s = ErrnoToStatus(errno, "reserve " + std::to_string(job.item.info.size) +
                                         " bytes for '" + rel + "'");
-    ::unlinkat(job.dir_fd.get(), job.temp_name.c_str(), 0);
+    if (!job.anonymous) ::unlinkat(job.dir_fd.get(), job.temp_name.c_str(), 0);
     job.fd = UniqueFd();
     return s;
   }
@@ -313,11 +330,8 @@ void Downloader::FinishPart(FileJob& job, Status part_status) {
         ::futimens(fd, times) != 0) {
       failure = ErrnoToStatus(errno, "set mtime of '" + job.item.relative_path + "'");
     }
-    job.fd = UniqueFd();  // close before rename: the file is complete
-    if (failure.ok() && ::renameat(job.dir_fd.get(), job.temp_name.c_str(), job.dir_fd.get(),
-                                   job.name.c_str()) != 0) {
-      failure = ErrnoToStatus(errno, "rename into place as '" + job.item.relative_path + "'");
-    }
+    if (failure.ok()) failure = PutInPlace(job);
+    job.fd = UniqueFd();
   }
   if (failure.ok()) {
     progress_.objects_done.fetch_add(1, std::memory_order_relaxed);
@@ -325,7 +339,7 @@ void Downloader::FinishPart(FileJob& job, Status part_status) {
   }
   // Failed: never leave anything that could pass for the object.
   job.fd = UniqueFd();
-  if (job.dir_fd) ::unlinkat(job.dir_fd.get(), job.temp_name.c_str(), 0);
+  if (job.dir_fd && !job.anonymous) ::unlinkat(job.dir_fd.get(), job.temp_name.c_str(), 0);
   progress_.objects_failed.fetch_add(1, std::memory_order_relaxed);
   RecordFailure(key, failure);
   // Failures that will hit every other object too stop the run instead of repeating.
@@ -333,6 +347,28 @@ void Downloader::FinishPart(FileJob& job, Status part_status) {
   if (code == ErrorCode::kPermissionDenied || code == ErrorCode::kResourceExhausted) {
     Cancel(failure.WithContext("key '" + key + "'"));
   }
+}
+
+// Gives the complete file its final name, replacing whatever an earlier run left there.
+Status Downloader::PutInPlace(FileJob& job) {
+  const int dir = job.dir_fd.get();
+  auto fail = [&] {
+    return ErrnoToStatus(errno, "put '" + job.item.relative_path + "' in place");
+  };
+  if (job.anonymous) {
+    if (LinkAnonymous(job.fd.get(), dir, job.name) == 0) return OkStatus();
+    if (errno != EEXIST) return fail();
+    // The name is taken (an older version of the object): link under the temporary name, then
+    // rename over it, so the replacement is atomic.
+    ::unlinkat(dir, job.temp_name.c_str(), 0);
+    if (LinkAnonymous(job.fd.get(), dir, job.temp_name) != 0) return fail();
+  }
+  if (::renameat(dir, job.temp_name.c_str(), dir, job.name.c_str()) != 0) {
+    Status s = fail();
+    ::unlinkat(dir, job.temp_name.c_str(), 0);
+    return s;
+  }
+  return OkStatus();
 }
 
 void Downloader::RecordFailure(const std::string& key, const Status& status) {

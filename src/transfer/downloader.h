@@ -110,6 +110,7 @@ class Downloader {
   void WorkerLoop();
   void RunPart(Part& part);
   Status OpenJob(FileJob& job);
+  Status PutInPlace(FileJob& job);
   void FinishPart(FileJob& job, Status part_status);
   void RecordFailure(const std::string& key, const Status& status);
   bool stopping() const { return stopping_.load(std::memory_order_relaxed); }

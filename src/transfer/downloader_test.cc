@@ -98,6 +98,8 @@ TEST_F(DownloaderTest, RerunSkipsCompleteFilesAndRefetchesChangedOnes) {
   EXPECT_EQ(fake_.get_calls(), 1);
   EXPECT_EQ(third.skipped_objects, 1u);
   EXPECT_TRUE(ReadFile(dest_ / "b") == FakeObjectStore::RampBytes(9, 0, 1000));
+  // Replacing the old file leaves no temporary name behind.
+  EXPECT_EQ(FilesUnder(dest_), (std::vector<std::string>{"a", "b"}));
 }
 
 TEST_F(DownloaderTest, ObjectChangedMidDownloadFailsWithoutLeavingAFile) {
