@@ -25,6 +25,8 @@ def _curl_config(endpoint_env, urls_and_ranges, signed):
             lines.append(f"aws-sigv4 = {_quote('aws:amz:' + region + ':s3')}")
             lines.append("user = " + _quote(endpoint_env["AWS_ACCESS_KEY_ID"] + ":" +
                                             endpoint_env["AWS_SECRET_ACCESS_KEY"]))
+            # curl 7.88 signs without the payload hash header, which S3 (and radosgw) require.
+            lines.append('header = "x-amz-content-sha256: UNSIGNED-PAYLOAD"')
         if byte_range:
             lines.append(f"range = {byte_range}")
         lines += ["fail", f"url = {_quote(url)}", "output = /dev/null"]
@@ -53,13 +55,14 @@ def measure_ceiling(dataset, endpoint_env, signed, work_dir, streams=(1, 4, 8, 1
     env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
     for n in streams:
         start = time.monotonic()
-        result = subprocess.run(["curl", "-sS", "--parallel", "--parallel-immediate",
+        result = subprocess.run(["curl", "--no-progress-meter", "--parallel", "--parallel-immediate",
                                  "--parallel-max", str(n), "-K", conf],
                                 env=env, capture_output=True, text=True)
         wall = time.monotonic() - start
         if result.returncode != 0:
-            raise RuntimeError(f"ceiling GETs failed for {dataset.name}: "
-                               f"{result.stderr.strip().splitlines()[-1:]}")
+            errors = [l for l in result.stderr.splitlines() if l.startswith("curl:")]
+            raise RuntimeError(f"ceiling GETs failed for {dataset.name} with {n} streams: "
+                               f"{errors[:3]} ({len(errors)} failed requests)")
         rate = {"bytes_per_s": total / wall, "objects_per_s": objects / wall, "streams": n}
         if best is None or rate["bytes_per_s"] > best["bytes_per_s"]:
             best = rate

@@ -15,6 +15,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.request
 
@@ -79,7 +80,11 @@ class RgwServer(Server):
         out = subprocess.run(["ceph", "--admin-daemon", self.admin_socket, "perf", "dump"],
                              check=True, capture_output=True, text=True).stdout
         rgw = json.loads(out).get("rgw", {})
-        return int(rgw.get("get_b", 0))
+        if "get" not in rgw or "get_b" not in rgw:
+            raise RuntimeError("radosgw perf dump has no get/get_b counters")
+        # get_b counts each GET's range as end - begin with an inclusive end: one byte short per
+        # GET (seen on Ceph 16). Add the GET count back.
+        return int(rgw["get_b"]) + int(rgw["get"])
 
     def stop(self):
         subprocess.run([RGW_SERVER, "stop", self.dir], capture_output=True)
@@ -201,8 +206,7 @@ class ShapingProxy:
     bandwidth cap, so loopback behaves like a remote object store."""
 
     def __init__(self, binary, server, work_dir, delay_ms, bandwidth):
-        self.dir = os.path.join(work_dir, "proxy")
-        os.makedirs(self.dir, exist_ok=True)
+        self.dir = tempfile.mkdtemp(prefix="proxy-", dir=work_dir)  # a fresh port file each time
         port_file = os.path.join(self.dir, "port")
         upstream = server.env["AWS_ENDPOINT_URL"].split("//", 1)[1]
         self.process = subprocess.Popen(
