@@ -1,13 +1,23 @@
 #include "cli/commands.h"
 
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <climits>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <filesystem>
 
+#include <spdlog/spdlog.h>
+
 #include "transfer/progress_line.h"
 #include "common/units.h"
+#include "modes/fastfile/tree.h"
 #include "modes/file/prefix_download.h"
 #include "store/s3/s3_object_store.h"
 
@@ -33,6 +43,70 @@ std::string FormatTime(std::chrono::system_clock::time_point t) {
   char buf[32];
   std::strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S", &tm);
   return buf;
+}
+
+// Parent side of a daemonizing mount: waits for the child's "ready" byte, or for it to fail.
+// Ctrl-C here stops the child too (it is in its own session and would not see the terminal's).
+int WaitForMountDaemon(pid_t child, int ready_fd) {
+  bool signalled = false;
+  while (true) {
+    if (g_interrupted.load() && !signalled) {
+      ::kill(child, SIGTERM);
+      signalled = true;
+    }
+    pollfd p = {ready_fd, POLLIN, 0};
+    int r = ::poll(&p, 1, 200);
+    if (r < 0 && errno != EINTR) return ReportError(ErrnoToStatus(errno, "wait for the mount"));
+    if (r <= 0) continue;
+    char c = 0;
+    ssize_t n = ::read(ready_fd, &c, 1);
+    if (n < 0 && errno == EINTR) continue;
+    ::close(ready_fd);
+    if (n == 1 && c == 'R') return 0;
+    break;
+  }
+  // The child failed before the mount answered; it printed why on the shared stderr.
+  int status = 0;
+  while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(status)) return WEXITSTATUS(status) != 0 ? WEXITSTATUS(status) : 1;
+  if (WIFSIGNALED(status)) {
+    return ReportError(InternalError("the mount process died of signal " +
+                                     std::to_string(WTERMSIG(status))));
+  }
+  return 1;
+}
+
+// The daemon keeps stderr (its log and the counters go there) but must not hold the caller's
+// terminal, stdin or stdout (a `$(trainfeed mount ...)` would never see EOF) or working directory.
+void DetachFromCaller() {
+  ::setsid();
+  if (::chdir("/") != 0) {
+    // Nothing depends on the working directory any more: paths were resolved before the fork.
+  }
+  int null_fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (null_fd >= 0) {
+    ::dup2(null_fd, STDIN_FILENO);
+    ::dup2(null_fd, STDOUT_FILENO);
+    if (null_fd > STDERR_FILENO) ::close(null_fd);
+  }
+}
+
+void WarnAboutKeys(const TreeBuildReport& report) {
+  auto examples = [](const std::vector<std::string>& keys) {
+    std::string out;
+    for (const std::string& k : keys) out += (out.empty() ? "'" : ", '") + k + "'";
+    return out;
+  };
+  if (report.hidden_files > 0) {
+    spdlog::warn("{} objects are hidden because a folder has the same name (the folder wins), "
+                 "e.g. {}", report.hidden_files, examples(report.hidden_examples));
+  }
+  if (report.skipped_keys > 0) {
+    spdlog::warn("{} keys are not shown: they name no safe path (empty, '.' or '..' component, "
+                 "NUL, name over 255 bytes), e.g. {}", report.skipped_keys,
+                 examples(report.skipped_examples));
+  }
 }
 
 }  // namespace
@@ -151,6 +225,82 @@ int RunUpload(const GlobalFlags& flags, const std::string& dir, const std::strin
   }
   if (g_interrupted.load()) return ReportError(CancelledError("interrupted"));
   return report.ok() ? 0 : 1;
+}
+
+int RunMount(const GlobalFlags& flags, const std::string& uri_text, const std::string& dir,
+             FastFileMountOptions options, bool foreground) {
+  Result<StoreUri> uri = ParseStoreUri(uri_text);
+  if (!uri.ok()) return ReportError(uri.status());
+  if (Status s = CheckFolderPrefix(*uri); !s.ok()) return ReportError(s);
+  Result<bool> mounted = IsFastFileMounted(dir);
+  if (!mounted.ok()) return ReportError(mounted.status());
+  if (*mounted) {
+    return ReportError(AlreadyExistsError("a trainfeed mount is already at '" + dir +
+                                          "' (run: trainfeed unmount " + dir + ")"));
+  }
+  char resolved[PATH_MAX];
+  if (::realpath(dir.c_str(), resolved) == nullptr) {
+    return ReportError(ErrnoToStatus(errno, "mount point '" + dir + "'"));
+  }
+  struct stat st;
+  if (::stat(resolved, &st) != 0 || !S_ISDIR(st.st_mode)) {
+    return ReportError(InvalidArgumentError("mount point '" + dir + "' is not a directory"));
+  }
+  options.mountpoint = resolved;
+  options.bucket = uri->bucket;
+  options.cancel = &g_interrupted;
+
+  // Daemonize before opening the store: no thread may exist at fork time.
+  int ready_fd = -1;
+  if (!foreground) {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) return ReportError(ErrnoToStatus(errno, "pipe"));
+    std::fflush(stdout);
+    std::fflush(stderr);
+    pid_t child = ::fork();
+    if (child < 0) return ReportError(ErrnoToStatus(errno, "fork"));
+    if (child > 0) {
+      ::close(fds[1]);
+      return WaitForMountDaemon(child, fds[0]);
+    }
+    ::close(fds[0]);
+    ready_fd = fds[1];
+    DetachFromCaller();
+  }
+
+  Result<std::unique_ptr<ObjectStore>> store = Open(flags, *uri);
+  if (!store.ok()) return ReportError(store.status());
+  auto started = std::chrono::steady_clock::now();
+  Result<FileTree> tree = ListFileTree(**store, *uri, &g_interrupted);
+  if (!tree.ok()) return ReportError(tree.status());
+  double list_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  WarnAboutKeys(tree->report());
+  options.on_ready = [&](const Status& status) {
+    if (status.ok()) {
+      const TreeBuildReport& r = tree->report();
+      spdlog::info("mounted {} at {} (pid {}): {} files, {} folders, {} (listed in {}; tree {})",
+                   uri->ToString(), options.mountpoint, ::getpid(), r.files, r.folders,
+                   FormatBytes(static_cast<double>(r.bytes)), FormatDuration(list_seconds),
+                   FormatBytes(static_cast<double>(tree->MemoryBytes())));
+    }
+    if (ready_fd >= 0) {
+      char c = 'R';
+      if (status.ok()) (void)!::write(ready_fd, &c, 1);
+      ::close(ready_fd);
+      ready_fd = -1;
+    }
+  };
+  Status served = ServeFastFileMount(**store, *tree, options);
+  if (ready_fd >= 0) ::close(ready_fd);
+  if (!served.ok()) return ReportError(served);
+  return 0;
+}
+
+int RunUnmount(const std::string& dir) {
+  Status s = UnmountFastFile(dir);
+  if (!s.ok()) return ReportError(s);
+  return 0;
 }
 
 int RunMakeBucket(const GlobalFlags& flags, const std::string& uri_text) {

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <string>
 
+#include "modes/fastfile/fuse_fs.h"
 #include "store/store_factory.h"
 #include "transfer/downloader.h"
 #include "transfer/uploader.h"
@@ -26,6 +27,13 @@ int RunDownload(const GlobalFlags& flags, const std::string& uri, const std::str
 int RunUpload(const GlobalFlags& flags, const std::string& dir, const std::string& uri,
               const UploadOptions& options);
 int RunMakeBucket(const GlobalFlags& flags, const std::string& uri);
+// FastFile mode: lists `uri` and mounts it read-only at `dir`. Without `foreground` it returns once
+// the mount answers, leaving a daemon that serves it until SIGTERM or unmount; the exit code says
+// whether the mount is up.
+int RunMount(const GlobalFlags& flags, const std::string& uri, const std::string& dir,
+             FastFileMountOptions options, bool foreground);
+// Lazily unmounts the trainfeed mount at `dir`; succeeds when nothing is mounted there.
+int RunUnmount(const std::string& dir);
 
 // Prints "trainfeed: error: <status>" to stderr. Returns 1.
 int ReportError(const Status& status);

@@ -100,6 +100,27 @@ int main(int argc, char** argv) {
                     "seconds between SIGTERM and SIGKILL when stopping the command")
       ->capture_default_str()->check(CLI::Range(0, 3600));
 
+  FastFileMountOptions fastfile;
+  bool foreground = false;
+  CLI::App* mnt = app.add_subcommand(
+      "mount", "FastFile mode: show the objects under URI read-only at DIR, fetched as read");
+  mnt->add_option("uri", uri, "s3://bucket/prefix/ (a folder: ends in '/') or s3://bucket")
+      ->required();
+  mnt->add_option("dir", dir, "mount point, an existing directory")->required();
+  mnt->add_option("--memory-limit", fastfile.memory_limit_bytes,
+                  "prefetch memory for all open files together")
+      ->default_str("512MiB")->transform(ByteSizeValidator());
+  mnt->add_option("--read-threads", fastfile.read_threads, "GETs in flight for all open files")
+      ->capture_default_str()->check(CLI::Range(1, 1024));
+  mnt->add_flag("--foreground", foreground,
+                "serve from this process (else return once the mount answers, leaving a daemon "
+                "that keeps this stderr for its log)");
+  mnt->add_flag("--allow-other", fastfile.allow_other, "let other users read the mount");
+
+  CLI::App* umnt = app.add_subcommand(
+      "unmount", "detach a trainfeed mount (lazy; also one whose process died)");
+  umnt->add_option("dir", dir, "mount point")->required();
+
   CLI::App* mb = app.add_subcommand("mb", "create a bucket (s3://bucket) or directory");
   mb->add_option("uri", uri, "s3://bucket")->required();
 
@@ -127,6 +148,8 @@ int main(int argc, char** argv) {
     return RunUpload(flags, dir, uri, upload);
   }
   if (*mb) return RunMakeBucket(flags, uri);
+  if (*mnt) return RunMount(flags, uri, dir, fastfile, foreground);
+  if (*umnt) return RunUnmount(dir);
   if (*train) {
     train_options.store = flags.store;
     train_options.quiet = flags.quiet;
