@@ -323,6 +323,24 @@ TEST(ContainerContract, NamesAreUpperCasedOnlyAndLaterCollisionsWin) {
   EXPECT_EQ(env["SM_HP_BATCH.SIZE"], "4");
 }
 
+// FastFile, per channel or inherited from the job, is reported as such (contract §1.4): readers
+// such as PipeModeDataset check this field, so it must never read "File" for a mounted channel.
+TEST(ContainerContract, FastFileChannelsSayFastFile) {
+  JobSpec spec = ExampleSpec();
+  spec.training_input_mode = "FastFile";
+  spec.channels[0].input_mode = "";  // inherits the job's FastFile
+  spec.channels[1].input_mode = "FastFile";
+  spec.channels[1].record_wrapper_type = "None";
+  spec.channels.pop_back();
+  EnvMap env = EnvOf(spec);
+  EXPECT_EQ(env["SM_INPUT_DATA_CONFIG"],
+            R"({"train-data":{"ContentType":"text/csv","RecordWrapperType":"None",)"
+            R"("S3DistributionType":"ShardedByS3Key","TrainingInputMode":"FastFile"},)"
+            R"("validation":{"ContentType":"application/x-recordio","RecordWrapperType":"None",)"
+            R"("S3DistributionType":"FullyReplicated","TrainingInputMode":"FastFile"}})");
+  EXPECT_EQ(env["SM_CHANNEL_VALIDATION"], "/jobs/j1/opt/ml/input/data/validation");
+}
+
 TEST(ContainerContract, ArnIsFakeButWellFormed) {
   EXPECT_EQ(TrainingJobArn("My-Job-7"),
             "arn:aws:sagemaker:local:000000000000:training-job/my-job-7");

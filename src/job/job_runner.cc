@@ -13,6 +13,7 @@
 #include "job/channels.h"
 #include "job/checkpoint_sync.h"
 #include "job/container_contract.h"
+#include "job/fastfile_channel.h"
 #include "job/job_spec.h"
 #include "job/outputs.h"
 #include "job/process_supervisor.h"
@@ -31,6 +32,9 @@ using Steady = std::chrono::steady_clock;
 
 // Exit status when the command was stopped by the max-runtime rule (as timeout(1) does).
 constexpr int kTimedOutExitCode = 124;
+
+// The input modes this runner can serve. Pipe is refused by the parser, never run as File.
+constexpr SupportedModes kRunnableModes{.file = true, .fast_file = true, .pipe = false};
 
 int Fail(const Status& status) {
   std::fprintf(stderr, "trainfeed: error: %s\n", status.ToString().c_str());
@@ -86,7 +90,7 @@ int RunTrainingJob(const TrainOptions& options, const std::atomic<bool>& interru
   auto job_start = Steady::now();
   Result<std::string> text = ReadFile(options.spec_path);
   if (!text.ok()) return Fail(text.status());
-  Result<JobSpec> parsed = ParseJobSpec(*text);
+  Result<JobSpec> parsed = ParseJobSpec(*text, kRunnableModes);
   if (!parsed.ok()) {
     std::fprintf(stderr, "trainfeed: error: invalid job spec '%s':\n", options.spec_path.c_str());
     std::istringstream lines(parsed.status().message());
@@ -130,9 +134,11 @@ int RunTrainingJob(const TrainOptions& options, const std::atomic<bool>& interru
     checkpoint_uri = *uri;
   }
 
-  // Channels: File mode downloads, file systems mount. Mounts unmount on every path out.
+  // Channels: File mode downloads, FastFile and file systems mount. Mounts unmount on every path
+  // out: their destructors stop them, and a FastFile mount process also dies with trainfeed.
   auto download_start = Steady::now();
   std::vector<std::unique_ptr<FileSystemMount>> mounts;
+  std::vector<std::unique_ptr<FastFileChannelMount>> fastfile_mounts;
   std::vector<ChannelReport> channel_reports;
   std::string region = options.store.s3.region;
   if (region.empty()) region = ProcessEnv("AWS_REGION").value_or(ProcessEnv("AWS_DEFAULT_REGION").value_or("us-east-1"));
@@ -145,6 +151,30 @@ int RunTrainingJob(const TrainOptions& options, const std::atomic<bool>& interru
       if (!mount.ok()) return Fail(mount.status());
       Note("channel '" + channel.name + "': mounted " + plan->source + " (" + plan->options + ")");
       mounts.push_back(std::move(*mount));
+      continue;
+    }
+    if (channel.s3 && channel.input_mode == "FastFile") {
+      // ShardedByS3Key has no FastFile meaning on record: contract §3.3 lists it as unspecified,
+      // and the API reference (S3DataSource.S3DataDistributionType) describes the 1/n split for
+      // File and Pipe modes only. The mount shows the whole prefix on every host, which for one
+      // host is its shard anyway; with more, say so rather than silently feed n copies.
+      if (channel.s3->distribution == "ShardedByS3Key" && hosts->hosts.size() > 1) {
+        Note("note: channel '" + channel.name + "': ShardedByS3Key is not applied in FastFile "
+             "mode: every host sees all objects under " + channel.s3->s3_uri);
+      }
+      std::error_code ec;
+      fs::create_directories(root + "/.trainfeed", ec);
+      if (ec) return Fail(ErrnoToStatus(ec.value(), "create '" + root + "/.trainfeed'"));
+      FastFileChannelOptions fastfile;
+      fastfile.store = options.store;
+      fastfile.log_path = root + "/.trainfeed/fastfile-" + channel.name + ".log";
+      fastfile.cancel = &interrupted;
+      auto mount = std::make_unique<FastFileChannelMount>(channel.name, channel.s3->s3_uri, dir,
+                                                          fastfile);
+      if (Status s = mount->Start(); !s.ok()) return Fail(s);
+      Note("channel '" + channel.name + "': FastFile mount of " + channel.s3->s3_uri + " (pid " +
+           std::to_string(mount->pid()) + ", log " + fastfile.log_path + ")");
+      fastfile_mounts.push_back(std::move(mount));
       continue;
     }
     ProgressLine progress("channel '" + channel.name + "'", options.quiet);
@@ -196,6 +226,10 @@ int RunTrainingJob(const TrainOptions& options, const std::atomic<bool>& interru
   }
   for (auto& m : mounts) {
     Status s = m->Unmount();
+    if (!s.ok() && after.ok()) after = s;
+  }
+  for (auto& m : fastfile_mounts) {
+    Status s = m->Stop();
     if (!s.ok() && after.ok()) after = s;
   }
   std::string uploaded;
@@ -250,6 +284,7 @@ int RunTrainingJob(const TrainOptions& options, const std::atomic<bool>& interru
     summary += ";";
   }
   for (const auto& m : mounts) summary += "  " + m->plan().Describe() + ": mounted;";
+  for (const auto& m : fastfile_mounts) summary += "  " + m->channel() + ": FastFile mount;";
   Note(summary);
   std::snprintf(line, sizeof(line), "  training %8s", FormatDuration(training_seconds).c_str());
   Note(line);

@@ -1,10 +1,10 @@
 // `trainfeed train`: runs a training job the way SageMaker does, on this machine.
 //
 // Phases, in order: validate the spec; lay out <root>/opt/ml and write the config files; restore
-// checkpoints; materialise File-mode channels and mount file-system channels; run the command
-// with the SM_* environment under the max-runtime rule while checkpoints sync; then, whatever
-// happened, stop the sync (final sweep), unmount, and upload model and output data. A summary
-// with per-phase times and bytes per channel ends the run.
+// checkpoints; materialise File-mode channels, mount FastFile and file-system channels; run the
+// command with the SM_* environment under the max-runtime rule while checkpoints sync; then,
+// whatever happened, stop the sync (final sweep), unmount, and upload model and output data. A
+// summary with per-phase times and bytes per channel ends the run.
 #pragma once
 
 #include <atomic>
