@@ -17,6 +17,7 @@
 
 #include "transfer/progress_line.h"
 #include "common/units.h"
+#include "modes/fastfile/disk_cache.h"
 #include "modes/fastfile/tree.h"
 #include "modes/file/prefix_download.h"
 #include "store/s3/s3_object_store.h"
@@ -249,6 +250,15 @@ int RunMount(const GlobalFlags& flags, const std::string& uri_text, const std::s
   options.mountpoint = resolved;
   options.bucket = uri->bucket;
   options.cancel = &g_interrupted;
+  if (!options.cache_dir.empty()) {
+    // Resolved now: the daemon works from "/".
+    std::error_code ec;
+    std::filesystem::path cache_dir = std::filesystem::absolute(options.cache_dir, ec);
+    if (ec) {
+      return ReportError(ErrnoToStatus(ec.value(), "cache folder '" + options.cache_dir + "'"));
+    }
+    options.cache_dir = cache_dir.lexically_normal().string();
+  }
 
   // Daemonize before opening the store: no thread may exist at fork time.
   int ready_fd = -1;
@@ -270,6 +280,19 @@ int RunMount(const GlobalFlags& flags, const std::string& uri_text, const std::s
 
   Result<std::unique_ptr<ObjectStore>> store = Open(flags, *uri);
   if (!store.ok()) return ReportError(store.status());
+  // Opened by the process that serves the mount (it holds the folder's lock) and kept until the
+  // mount, its readers and their pending cache writes are gone.
+  std::unique_ptr<DiskCache> cache;
+  if (!options.cache_dir.empty()) {
+    Result<std::unique_ptr<DiskCache>> opened =
+        DiskCache::Open({.dir = options.cache_dir, .max_bytes = options.cache_size_bytes});
+    if (!opened.ok()) return ReportError(opened.status());
+    cache = std::move(*opened);
+    options.reader.cache = cache.get();
+    spdlog::info("disk cache {}: {} blocks, {} of {}", options.cache_dir, cache->block_count(),
+                 FormatBytes(static_cast<double>(cache->used_bytes())),
+                 FormatBytes(static_cast<double>(cache->max_bytes())));
+  }
   auto started = std::chrono::steady_clock::now();
   Result<FileTree> tree = ListFileTree(**store, *uri, &g_interrupted);
   if (!tree.ok()) return ReportError(tree.status());

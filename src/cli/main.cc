@@ -116,6 +116,11 @@ int main(int argc, char** argv) {
                 "serve from this process (else return once the mount answers, leaving a daemon "
                 "that keeps this stderr for its log)");
   mnt->add_flag("--allow-other", fastfile.allow_other, "let other users read the mount");
+  mnt->add_option("--cache", fastfile.cache_dir,
+                  "keep what is read in this local folder, a block cache that later mounts reuse");
+  mnt->add_option("--cache-size", fastfile.cache_size_bytes,
+                  "disk space the --cache folder may use")
+      ->default_str("10GiB")->transform(ByteSizeValidator());
 
   CLI::App* umnt = app.add_subcommand(
       "unmount", "detach a trainfeed mount (lazy; also one whose process died)");

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # trainfeed mount (FastFile mode), a real FUSE mount of an S3 prefix: the tree and every byte match
-# the source, random and concurrent reads are exact, writes fail with EROFS, and the mount goes away
-# cleanly on SIGTERM, on SIGKILL and with `trainfeed unmount`, without ever hanging a reader.
+# the source, random and concurrent reads are exact, writes fail with EROFS, a second read with
+# --cache comes from the local disk cache without a GET (also after a remount), and the mount goes
+# away cleanly on SIGTERM, on SIGKILL and with `trainfeed unmount`, without ever hanging a reader.
 # Needs root (or /dev/fuse access) like any FUSE mount.
 source "$(dirname "$0")/lib.sh"
 
@@ -14,6 +15,7 @@ TMPFS=
 cleanup() {
   if [[ -n $DAEMON_PID ]]; then kill -TERM "$DAEMON_PID" 2>/dev/null || true; fi
   "$TF" unmount "$MNT" 2>/dev/null || fusermount3 -u -z "$MNT" 2>/dev/null || true
+  "$TF" unmount "$WORK/mnt2" 2>/dev/null || true
   if [[ -n $DAEMON_PID ]]; then kill -KILL "$DAEMON_PID" 2>/dev/null || true; fi
   if [[ -n $TMPFS ]]; then umount "$TMPFS" 2>/dev/null || true; fi
 }
@@ -30,13 +32,37 @@ wait_gone() {
   return 1
 }
 
-# Mounts s3://$bucket/data/ at $MNT as a daemon, logging to $1; sets DAEMON_PID.
+# Mounts s3://$bucket/data/ at $MNT as a daemon, logging to $1 (further arguments are mount flags);
+# sets DAEMON_PID.
 mount_daemon() {
   local log=$1
-  "$TF" mount "s3://$bucket/data/" "$MNT" 2>"$log" || { cat "$log"; fail "mount"; }
+  shift
+  "$TF" mount "$@" "s3://$bucket/data/" "$MNT" 2>"$log" || { cat "$log"; fail "mount"; }
   mountpoint -q "$MNT" || { cat "$log"; fail "mount returned 0 but $MNT is not a mount point"; }
   DAEMON_PID=$(sed -n 's/.*(pid \([0-9]*\)).*/\1/p' "$log" | head -1)
   [[ -n $DAEMON_PID ]] || { cat "$log"; fail "the mount log names no daemon pid"; }
+}
+
+# Asks the daemon for its counters (SIGUSR1) and prints the new line of log $1.
+counters_now() {
+  local log=$1 before
+  before=$(grep -c "GETs fetched" "$log" || true)
+  kill -USR1 "$DAEMON_PID"
+  for _ in $(seq 50); do
+    (( $(grep -c "GETs fetched" "$log" || true) > before )) && break
+    sleep 0.1
+  done
+  grep "GETs fetched" "$log" | tail -1
+}
+gets_in() { sed -n 's/.* \([0-9]*\) GETs fetched.*/\1/p' <<<"$1"; }
+# "12.5 MiB" (as the counters line writes sizes) in bytes.
+to_bytes() {
+  awk -v n="$1" -v u="$2" 'BEGIN { split("B KiB MiB GiB TiB", units, " ")
+    for (i = 1; i <= 5; i++) if (units[i] == u) { printf "%.0f", n * 1024 ^ (i - 1); exit } }'
+}
+served_in() { to_bytes $(sed -n 's/.*served \([0-9.]*\) \([A-Za-z]*\) in .*/\1 \2/p' <<<"$1"); }
+fetched_in() {
+  to_bytes $(sed -n 's/.* GETs fetched \([0-9.]*\) \([A-Za-z]*\) .*/\1 \2/p' <<<"$1")
 }
 
 note "test data: small files, an empty one, nested folders, a 64 MiB file, a folder marker"
@@ -104,8 +130,9 @@ ratio=$(sed -n 's/.*over-fetch \([0-9.]*\)x.*/\1/p' <<<"$counters")
 note "every file's sha256"
 diff <(tree_sums "$src") <(tree_sums "$MNT") || fail "file contents differ"
 
-note "random reads at odd offsets"
+note "random reads at odd offsets: exact, and fetching about what they read"
 dd if="$MNT/big/big.bin" iflag=nocache count=0 status=none  # drop its cached pages: read via FUSE
+before=$(counters_now "$WORK/mount.log")
 "$PY" - "$MNT" "$src" <<'PY' || fail "random reads differ from the source"
 import os, random, sys
 mnt, src = sys.argv[1], sys.argv[2]
@@ -134,6 +161,13 @@ for rel in ["big/big.bin", "nested/deep/er/x.bin", "small/b.bin"]:
         assert os.pread(fd, 10, size) == b"" and os.pread(fd, 10, size + 12345) == b""
 print("random reads ok")
 PY
+after=$(counters_now "$WORK/mount.log")
+ratio=$(awk -v s0="$(served_in "$before")" -v s1="$(served_in "$after")" \
+  -v f0="$(fetched_in "$before")" -v f1="$(fetched_in "$after")" \
+  'BEGIN { printf "%.2f", (s1 > s0 ? (f1 - f0) / (s1 - s0) : 0) }')
+echo "random reads fetched ${ratio}x the bytes they were served"
+(( $(echo "$ratio > 0 && $ratio <= 1.5" | bc) )) ||
+  fail "random reads fetched ${ratio}x what they read"
 
 note "writes fail with EROFS"
 expect_erofs() {
@@ -159,6 +193,56 @@ DAEMON_PID=
 grep "unmounted $MNT: served" "$WORK/mount.log" ||
   { cat "$WORK/mount.log"; fail "no counters line at unmount"; }
 timeout 10 ls "$MNT" >/dev/null || fail "ls after unmount"
+
+
+note "--cache: the second read of a file comes from the disk cache, without a GET"
+CACHE=$WORK/cache
+mount_daemon "$WORK/cache.log" --cache "$CACHE" --cache-size 256MiB
+big_sum=$(sha256sum <"$src/big/big.bin" | cut -d' ' -f1)
+[[ $(sha256sum <"$MNT/big/big.bin" | cut -d' ' -f1) == "$big_sum" ]] ||
+  fail "the first read with --cache differs from the source"
+# Blocks are written behind the reads: wait for all 65 (64 MiB + 12345 bytes in 1 MiB blocks).
+written=0
+for _ in $(seq 100); do
+  line=$(counters_now "$WORK/cache.log")
+  written=$(sed -n 's/.* \([0-9]*\) blocks written.*/\1/p' <<<"$line")
+  (( ${written:-0} >= 65 )) && break
+  sleep 0.1
+done
+echo "$line"
+(( ${written:-0} >= 65 )) || fail "${written:-0} of 65 blocks were written to the cache"
+gets_before=$(gets_in "$line")
+dd if="$MNT/big/big.bin" iflag=nocache count=0 status=none  # drop its cached pages: read via FUSE
+[[ $(sha256sum <"$MNT/big/big.bin" | cut -d' ' -f1) == "$big_sum" ]] ||
+  fail "the second read with --cache differs from the source"
+line=$(counters_now "$WORK/cache.log")
+echo "$line"
+[[ $(gets_in "$line") == "$gets_before" ]] ||
+  fail "the second read issued $(( $(gets_in "$line") - gets_before )) GETs"
+hits=$(sed -n 's/.*disk cache \([0-9]*\) hits.*/\1/p' <<<"$line")
+(( ${hits:-0} >= 65 )) || fail "the second read took ${hits:-0} blocks from the cache"
+(( $(du -sm "$CACHE" | cut -f1) <= 256 )) || fail "the cache folder outgrew --cache-size"
+
+note "--cache: one mount per cache folder; a new mount reuses what the last one cached"
+mkdir -p "$WORK/mnt2"
+expect_fail "a second mount on the same cache folder" \
+  "$TF" mount --cache "$CACHE" "s3://$bucket/data/" "$WORK/mnt2" 2>"$WORK/cache-busy.log"
+grep -q "in use by another trainfeed mount" "$WORK/cache-busy.log" ||
+  { cat "$WORK/cache-busy.log"; fail "busy cache folder message"; }
+kill -TERM "$DAEMON_PID"
+wait_gone "$DAEMON_PID" || fail "the daemon did not exit within 10 s of SIGTERM"
+DAEMON_PID=
+grep "unmounted $MNT: served.*disk cache" "$WORK/cache.log" || fail "no cache counters at unmount"
+mount_daemon "$WORK/cache2.log" --cache "$CACHE" --cache-size 256MiB
+grep -q "disk cache $CACHE: 65 blocks" "$WORK/cache2.log" ||
+  { cat "$WORK/cache2.log"; fail "the new mount did not find the cached blocks"; }
+[[ $(sha256sum <"$MNT/big/big.bin" | cut -d' ' -f1) == "$big_sum" ]] || fail "read after a remount"
+line=$(counters_now "$WORK/cache2.log")
+echo "$line"
+[[ $(gets_in "$line") == 0 ]] || fail "the remounted read issued $(gets_in "$line") GETs"
+kill -TERM "$DAEMON_PID"
+wait_gone "$DAEMON_PID" || fail "the daemon did not exit within 10 s of SIGTERM"
+DAEMON_PID=
 
 note "SIGKILL: no mount stays behind, and 'trainfeed unmount' is safe to run anyway"
 mount_daemon "$WORK/mount2.log"

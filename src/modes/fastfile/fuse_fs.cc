@@ -603,6 +603,13 @@ std::string FormatReadStats(const ReadStats& stats, const MemoryBudget* budget) 
       "); read latency p50 " + FormatMicros(stats.LatencyPercentileMicros(50)) + " p99 " +
       FormatMicros(stats.LatencyPercentileMicros(99)) + "; waited " +
       FormatDuration(static_cast<double>(stats.wait_ns.load()) / 1e9) + " for the store";
+  const uint64_t hits = stats.cache_hits.load(), misses = stats.cache_misses.load();
+  const uint64_t written = stats.cache_writes.load();
+  if (hits + misses + written > 0) {
+    line += "; disk cache " + std::to_string(hits) + " hits (" +
+            FormatBytes(static_cast<double>(stats.cache_bytes.load())) + ") " +
+            std::to_string(misses) + " misses " + std::to_string(written) + " blocks written";
+  }
   if (budget) {
     line += "; memory " + FormatBytes(static_cast<double>(budget->used())) + " in use, peak " +
             FormatBytes(static_cast<double>(budget->peak())) + " of " +

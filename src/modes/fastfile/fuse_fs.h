@@ -33,6 +33,10 @@ struct FastFileMountOptions {
   // CPU, so this is a concurrency knob rather than a core count.
   int read_threads = 16;
   bool allow_other = false;  // let other users read the mount (non-root: user_allow_other)
+  // Local disk cache (--cache, --cache-size): the caller opens a DiskCache on cache_dir (absolute;
+  // "" for none) and hands it to every reader as reader.cache.
+  std::string cache_dir;
+  uint64_t cache_size_bytes = 10ull << 30;
   ReaderOptions reader;
   // Called once from a helper thread: OK when the mount answers a stat(), else why it does not.
   // A daemonizing caller tells its waiting parent here.
@@ -64,7 +68,8 @@ Status UnmountFastFile(const std::string& dir);
 
 // One line of counters: reads and bytes served, GETs and bytes fetched, over-fetch ratio, read
 // latency p50/p99 (upper bounds of power-of-two buckets), time readers waited for the network,
-// and with `budget` the memory in use and its peak.
+// the disk cache's hits, misses and blocks written once it has any, and with `budget` the memory
+// in use and its peak.
 std::string FormatReadStats(const ReadStats& stats, const MemoryBudget* budget = nullptr);
 
 }  // namespace trainfeed

@@ -6,11 +6,14 @@
 #include <cmath>
 #include <cstring>
 #include <deque>
+#include <iterator>
 #include <map>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
+
+#include "modes/fastfile/disk_cache.h"
 
 namespace trainfeed {
 
@@ -190,8 +193,8 @@ namespace {
 struct Chunk {
   enum class Phase { kQueued, kFetching, kDone, kFailed };
 
-  Chunk(uint64_t b, uint64_t e, Phase p, MemoryBudget& budget)
-      : begin(b), end(e), phase(p), budget_(budget) {}
+  Chunk(uint64_t b, uint64_t e, Phase p, bool ahead, MemoryBudget& budget)
+      : begin(b), end(e), prefetched(ahead), phase(p), budget_(budget) {}
   ~Chunk() { budget_.Release(size()); }
   Chunk(const Chunk&) = delete;
   Chunk& operator=(const Chunk&) = delete;
@@ -200,6 +203,7 @@ struct Chunk {
   bool finished() const { return phase == Phase::kDone || phase == Phase::kFailed; }
 
   const uint64_t begin, end;
+  const bool prefetched;  // readahead, not fetched for a read: reading it grows the window
   Phase phase;          // Guarded by State::mu.
   Status status;        // Guarded by State::mu; the error when kFailed.
   int pins = 0;         // Guarded by State::mu: reads waiting for this chunk's GET.
@@ -228,28 +232,46 @@ struct ObjectReader::State : std::enable_shared_from_this<ObjectReader::State> {
         stats(stats_in),
         options(options_in),
         piece_cap(std::max(budget_in.demand_reserve(), kMinDemandPiece)),
+        // Widening chunks to whole blocks must not make a demand piece outgrow the reserve.
+        block(options_in.cache != nullptr && options_in.cache->block_size() <= piece_cap
+                  ? options_in.cache->block_size()
+                  : 0),
         etag(info.etag) {}
 
   Result<size_t> Read(uint64_t offset, char* out, size_t size, uint64_t* wait_ns);
   // Classifies the read [offset, end), frees or drops chunks and queues readahead accordingly.
   // Returns how far a missing piece of this read may be fetched (past `end` for random reads).
   uint64_t PlanLocked(uint64_t offset, uint64_t end);
+  // Queues readahead so that [end, end + window) is covered, once less than half of it is.
+  void TopUpLocked(uint64_t end);
   void PrefetchLocked(uint64_t from, uint64_t to);
+  // Whether a prefetched chunk overlaps [offset, end).
+  bool ReachesPrefetchLocked(uint64_t offset, uint64_t end) const;
   // Copies the bytes from `pos` up to the end of the chunk holding them (at most `end`) into
   // `dst`, fetching that chunk first if nothing covers `pos`. Returns the new position.
   Result<uint64_t> Step(uint64_t pos, uint64_t end, uint64_t fetch_end, char* dst,
                         uint64_t* wait_ns);
   void RunPrefetch(std::shared_ptr<Chunk> chunk, bool run);
-  // Runs the GET for `chunk` into its buffer. No lock held.
+  // Fills `chunk` from the disk cache and ranged GETs. No lock held.
   Status Fetch(Chunk& chunk, const std::string& expected_etag);
+  // GETs [from, to) of the object into `chunk`'s buffer. No lock held.
+  Status FetchRange(Chunk& chunk, uint64_t from, uint64_t to, const std::string& expected_etag);
+  // Queues the disk cache writes of the whole blocks in a chunk that was just fetched.
+  void CacheLocked(const std::shared_ptr<Chunk>& chunk);
 
   using ChunkMap = std::map<uint64_t, std::shared_ptr<Chunk>>;
   std::shared_ptr<Chunk> FindLocked(uint64_t pos) const;
   uint64_t NextBeginLocked(uint64_t pos) const;
+  uint64_t PrevEndLocked(uint64_t pos) const;  // end of the last chunk beginning at or before pos
   ChunkMap::iterator DropLocked(ChunkMap::iterator it);
   void EraseLocked(const Chunk& chunk);
   void FinishLocked(Chunk& chunk, Status status);
   std::string Name() const { return store.Describe(object); }
+  uint64_t BlockDown(uint64_t pos) const { return block == 0 ? pos : pos - pos % block; }
+  uint64_t BlockUp(uint64_t pos) const {
+    if (block == 0 || pos % block == 0) return pos;
+    return std::min(info.size, SaturatingAdd(BlockDown(pos), block));
+  }
 
   ObjectStore& store;
   const ObjectRef object;
@@ -259,25 +281,33 @@ struct ObjectReader::State : std::enable_shared_from_this<ObjectReader::State> {
   ReadStats& stats;
   const ReaderOptions options;
   const uint64_t piece_cap;  // largest demand GET: what the budget keeps free for reads
+  const uint64_t block;      // chunks are aligned to this (the cache's blocks); 0: not aligned
 
   std::mutex mu;
   std::condition_variable changed;  // a chunk finished, or a task ended
   ChunkMap chunks;                  // Guarded by mu. By begin; never overlapping.
   std::string etag;                 // Guarded by mu. The listed ETag, or the first one seen.
-  uint64_t stream_pos = 0;          // Guarded by mu. End of the furthest sequential read.
-  uint64_t window = 0;              // Guarded by mu. 0 until a sequential read.
+  bool started = false;             // Guarded by mu. A run exists (some read was planned).
+  bool run_from_start = false;      // Guarded by mu. The run began at offset 0.
+  uint64_t stream_pos = 0;          // Guarded by mu. End of the furthest read of the run.
+  uint64_t run_bytes = 0;           // Guarded by mu. Bytes the run read (seeks skipped: not).
+  uint64_t window = 0;              // Guarded by mu. Readahead; 0 until the run earns some.
   int tasks = 0;                    // Guarded by mu. Fetch tasks queued or running.
   bool closing = false;             // Guarded by mu.
 };
 
 namespace {
 
-// Receives one chunk's body and checks that it comes from the version the reader opened.
+// Receives one GET's body into [from, to) of a chunk and checks that it comes from the version
+// the reader opened.
 class ChunkSink final : public ByteSink {
  public:
-  ChunkSink(Chunk& chunk, std::string expected_etag, uint64_t expected_size,
-            std::function<std::string(const std::string&)> adopt_etag, std::string name)
+  ChunkSink(Chunk& chunk, uint64_t from, uint64_t to, std::string expected_etag,
+            uint64_t expected_size, std::function<std::string(const std::string&)> adopt_etag,
+            std::string name)
       : chunk_(chunk),
+        dst_(chunk.data.get() + (from - chunk.begin)),
+        capacity_(to - from),
         expected_etag_(std::move(expected_etag)),
         expected_size_(expected_size),
         adopt_etag_(std::move(adopt_etag)),
@@ -304,11 +334,11 @@ class ChunkSink final : public ByteSink {
     if (chunk_.abandoned.load(std::memory_order_relaxed)) {
       return CancelledError("readahead of " + name_ + " no longer needed");
     }
-    if (size > chunk_.size() - received_) {
+    if (size > capacity_ - received_) {
       return DataLossError("GET " + name_ + " [" + std::to_string(chunk_.begin) + ", " +
                            std::to_string(chunk_.end) + ") returned more bytes than asked for");
     }
-    std::memcpy(chunk_.data.get() + received_, data, size);
+    std::memcpy(dst_ + received_, data, size);
     received_ += size;
     return OkStatus();
   }
@@ -317,6 +347,8 @@ class ChunkSink final : public ByteSink {
 
  private:
   Chunk& chunk_;
+  char* const dst_;
+  const uint64_t capacity_;
   std::string expected_etag_;
   const uint64_t expected_size_;
   std::function<std::string(const std::string&)> adopt_etag_;
@@ -336,6 +368,20 @@ std::shared_ptr<Chunk> ObjectReader::State::FindLocked(uint64_t pos) const {
 uint64_t ObjectReader::State::NextBeginLocked(uint64_t pos) const {
   auto it = chunks.upper_bound(pos);
   return it == chunks.end() ? info.size : it->first;
+}
+
+uint64_t ObjectReader::State::PrevEndLocked(uint64_t pos) const {
+  auto it = chunks.upper_bound(pos);
+  return it == chunks.begin() ? 0 : std::prev(it)->second->end;
+}
+
+bool ObjectReader::State::ReachesPrefetchLocked(uint64_t offset, uint64_t end) const {
+  auto it = chunks.upper_bound(offset);
+  if (it != chunks.begin()) --it;
+  for (; it != chunks.end() && it->first < end; ++it) {
+    if (it->second->end > offset && it->second->prefetched) return true;
+  }
+  return false;
 }
 
 ObjectReader::State::ChunkMap::iterator ObjectReader::State::DropLocked(ChunkMap::iterator it) {
@@ -358,9 +404,12 @@ void ObjectReader::State::FinishLocked(Chunk& chunk, Status status) {
 
 uint64_t ObjectReader::State::PlanLocked(uint64_t offset, uint64_t end) {
   const uint64_t absorb = options.seek_absorb;
-  const uint64_t low = stream_pos - std::min(stream_pos, absorb);
-  const bool near = offset >= low && (offset <= stream_pos || offset - stream_pos <= absorb);
-  if (!near && FindLocked(offset) == nullptr) {
+  // The furthest byte fetched or queued: a forward seek up to there lands in the readahead.
+  const uint64_t fetched_end = chunks.empty() ? 0 : chunks.rbegin()->second->end;
+  const bool continues =
+      started && SaturatingAdd(offset, absorb) >= stream_pos &&
+      offset <= std::max(SaturatingAdd(stream_pos, absorb), fetched_end);
+  if (!continues) {
     // Random: nothing fetched for the old position will be read soon.
     for (auto it = chunks.begin(); it != chunks.end();) {
       if (it->second->end <= offset || it->second->begin >= end) {
@@ -369,40 +418,82 @@ uint64_t ObjectReader::State::PlanLocked(uint64_t offset, uint64_t end) {
         ++it;
       }
     }
-    window = 0;
+    started = true;
+    run_from_start = offset == 0;
     stream_pos = end;
+    run_bytes = end - offset;
+    window = 0;
+    if (run_from_start && options.initial_window > 0) {
+      window = options.initial_window;
+      TopUpLocked(end);
+      return end;
+    }
     return std::min(info.size,
                     SaturatingAdd(offset, std::max(end - offset, options.min_random_read)));
   }
-  if (window == 0) {
-    window = options.initial_window;
-  } else {
-    window = window >= options.max_window / 2 ? options.max_window : window * 2;
-  }
+
+  // Bytes past the stream position are progress; re-reads and skipped bytes are not.
+  const uint64_t progress_from = std::max(offset, stream_pos);
+  const uint64_t fresh = end > progress_from ? end - progress_from : 0;
+  run_bytes += fresh;
   stream_pos = std::max(stream_pos, end);
+  if (options.initial_window > 0) {
+    // A run that did not start at offset 0 has to show it is sequential: its readahead stays
+    // within half of what it read, so a burst of neighbouring reads that stops soon (one large
+    // read(2) at a random offset) fetches at most 1.5 times what it read.
+    const uint64_t cap = run_from_start ? options.max_window
+                                        : std::min(options.max_window, run_bytes / 2);
+    if (ReachesPrefetchLocked(offset, end)) {
+      // The reader is consuming readahead: give it more.
+      window = std::min(cap, std::max(window >= options.max_window / 2 ? options.max_window
+                                                                        : window * 2,
+                                      options.initial_window));
+    } else if (window == 0 && fresh > 0) {
+      window = std::min(cap, options.initial_window);
+    }
+  }
   // Free what the stream has passed, keeping seek_absorb behind it for reads delivered late.
   const uint64_t passed = std::min(offset, stream_pos - std::min(stream_pos, absorb));
   while (!chunks.empty() && chunks.begin()->second->end <= passed) DropLocked(chunks.begin());
-  PrefetchLocked(end, std::min(info.size, SaturatingAdd(end, window)));
+  TopUpLocked(end);
   return end;
+}
+
+void ObjectReader::State::TopUpLocked(uint64_t end) {
+  if (window == 0) return;
+  uint64_t covered = end;
+  while (covered < info.size) {
+    std::shared_ptr<Chunk> have = FindLocked(covered);
+    if (have == nullptr) break;
+    covered = have->end;
+  }
+  // Topping up only below half a window keeps GETs large instead of one per read.
+  if (covered >= info.size || covered - end >= window / 2) return;
+  // Right after the read, readahead starts at the next block boundary: the read's own fetch is
+  // widened to it, so the block it ends in is whole in one chunk and can be cached.
+  const uint64_t from = covered == end ? BlockUp(end) : covered;
+  PrefetchLocked(from, std::min(info.size, SaturatingAdd(end, window)));
 }
 
 void ObjectReader::State::PrefetchLocked(uint64_t from, uint64_t to) {
   uint64_t pos = from;
+  to = BlockUp(to);
   while (pos < to) {
     if (std::shared_ptr<Chunk> have = FindLocked(pos)) {
       pos = have->end;
       continue;
     }
     // Parts grow with the window, so a young stream does not fetch part_size bytes it may skip.
+    // A remainder under half a part joins the part before it rather than being a GET of its own.
     const uint64_t part = std::min(options.part_size, window);
-    const uint64_t part_end = std::min(SaturatingAdd(pos, part), NextBeginLocked(pos));
+    const uint64_t part_end =
+        std::min({to - pos <= part + part / 2 ? to : BlockUp(pos + part), NextBeginLocked(pos)});
     if (!budget.TryAcquire(part_end - pos)) {
       // Memory is short: keep what is in flight and grow more slowly.
-      window = std::max(options.initial_window, window / 2);
+      window = std::max(window / 2, std::min(window, options.initial_window));
       return;
     }
-    auto chunk = std::make_shared<Chunk>(pos, part_end, Chunk::Phase::kQueued, budget);
+    auto chunk = std::make_shared<Chunk>(pos, part_end, Chunk::Phase::kQueued, true, budget);
     chunks.emplace(pos, chunk);
     ++tasks;
     bool queued = pool.Submit(this, [self = shared_from_this(), chunk](bool run) mutable {
@@ -433,9 +524,12 @@ void ObjectReader::State::RunPrefetch(std::shared_ptr<Chunk> chunk, bool run) {
   }
   if (status.ok()) status = Fetch(*chunk, expected);
   std::lock_guard<std::mutex> lock(mu);
+  const bool fetched = status.ok();
   FinishLocked(*chunk, std::move(status));
+  if (fetched) CacheLocked(chunk);
   // Drop this task's reference before reporting the task done, so that once the destructor sees
-  // no tasks, every byte of this reader is back in the budget.
+  // no tasks, every byte of this reader is back in the budget (but for cache writes, which the
+  // FetchPool runs or cancels before the budget goes away).
   chunk.reset();
   --tasks;
   changed.notify_all();
@@ -443,8 +537,57 @@ void ObjectReader::State::RunPrefetch(std::shared_ptr<Chunk> chunk, bool run) {
 
 Status ObjectReader::State::Fetch(Chunk& chunk, const std::string& expected_etag) {
   chunk.data = std::make_unique_for_overwrite<char[]>(chunk.size());
+  DiskCache* cache = options.cache;
+  // Without an ETag yet nothing names the version: the first GET fixes it.
+  if (cache == nullptr || expected_etag.empty()) {
+    return FetchRange(chunk, chunk.begin, chunk.end, expected_etag);
+  }
+  const CachedObject key{object.bucket, object.key, expected_etag};
+  const uint64_t bs = cache->block_size();
+  std::unique_ptr<char[]> scratch;  // for blocks the chunk holds only part of
+  uint64_t pos = chunk.begin;
+  while (pos < chunk.end) {
+    if (chunk.abandoned.load(std::memory_order_relaxed)) {
+      return CancelledError("readahead of " + Name() + " no longer needed");
+    }
+    const uint64_t index = pos / bs;
+    const uint64_t block_begin = index * bs;
+    const uint64_t block_end = std::min(info.size, block_begin + bs);
+    const uint64_t upto = std::min(block_end, chunk.end);
+    if (cache->Contains(key, index)) {
+      char* dst = chunk.data.get() + (pos - chunk.begin);
+      bool hit;
+      if (block_begin == pos && block_end == upto) {
+        hit = cache->Read(key, index, dst, block_end - block_begin);
+      } else {
+        if (!scratch) scratch = std::make_unique_for_overwrite<char[]>(bs);
+        hit = cache->Read(key, index, scratch.get(), block_end - block_begin);
+        if (hit) std::memcpy(dst, scratch.get() + (pos - block_begin), upto - pos);
+      }
+      if (hit) {
+        stats.cache_hits.fetch_add(1, std::memory_order_relaxed);
+        stats.cache_bytes.fetch_add(upto - pos, std::memory_order_relaxed);
+        pos = upto;
+        continue;
+      }
+    }
+    // One GET for this block and every following one the cache does not hold.
+    stats.cache_misses.fetch_add(1, std::memory_order_relaxed);
+    uint64_t get_end = upto;
+    while (get_end < chunk.end && !cache->Contains(key, get_end / bs)) {
+      stats.cache_misses.fetch_add(1, std::memory_order_relaxed);
+      get_end = std::min(chunk.end, get_end + bs);
+    }
+    TF_RETURN_IF_ERROR(FetchRange(chunk, pos, get_end, expected_etag));
+    pos = get_end;
+  }
+  return OkStatus();
+}
+
+Status ObjectReader::State::FetchRange(Chunk& chunk, uint64_t from, uint64_t to,
+                                       const std::string& expected_etag) {
   ChunkSink sink(
-      chunk, expected_etag, info.size,
+      chunk, from, to, expected_etag, info.size,
       [this](const std::string& seen) {
         std::lock_guard<std::mutex> lock(mu);
         if (etag.empty()) etag = seen;
@@ -453,16 +596,48 @@ Status ObjectReader::State::Fetch(Chunk& chunk, const std::string& expected_etag
       Name());
   stats.gets.fetch_add(1, std::memory_order_relaxed);
   Result<GetResult> result =
-      store.Get(GetRequest{object, ByteRange{chunk.begin, chunk.end}, expected_etag}, sink);
+      store.Get(GetRequest{object, ByteRange{from, to}, expected_etag}, sink);
   stats.bytes_fetched.fetch_add(sink.received(), std::memory_order_relaxed);
   if (!result.ok()) return result.status();
-  if (sink.received() != chunk.size()) {
-    return DataLossError("GET " + Name() + " [" + std::to_string(chunk.begin) + ", " +
-                         std::to_string(chunk.end) + ") returned " +
-                         std::to_string(sink.received()) + " of " + std::to_string(chunk.size()) +
-                         " bytes");
+  if (sink.received() != to - from) {
+    return DataLossError("GET " + Name() + " [" + std::to_string(from) + ", " +
+                         std::to_string(to) + ") returned " + std::to_string(sink.received()) +
+                         " of " + std::to_string(to - from) + " bytes");
   }
   return OkStatus();
+}
+
+void ObjectReader::State::CacheLocked(const std::shared_ptr<Chunk>& chunk) {
+  DiskCache* cache = options.cache;
+  if (cache == nullptr || etag.empty()) return;
+  const uint64_t bs = cache->block_size();
+  CachedObject key{object.bucket, object.key, etag};
+  // Whole blocks only: a block that begins or ends outside the chunk is not all here. Blocks
+  // already cached (or being written) are refused by BeginWrite.
+  std::vector<uint64_t> blocks;
+  for (uint64_t index = (chunk->begin + bs - 1) / bs; index * bs < chunk->end; ++index) {
+    const uint64_t block_end = std::min(info.size, index * bs + bs);
+    if (block_end > chunk->end) break;
+    if (cache->BeginWrite(key, index, block_end - index * bs)) blocks.push_back(index);
+  }
+  if (blocks.empty()) return;
+  const uint64_t size = info.size;
+  ReadStats* counters = &stats;
+  // Not this reader's task: closing the file neither cancels nor waits for it. The chunk keeps
+  // its bytes (and budget) alive until written; the pool, which goes before the budget, runs or
+  // cancels it.
+  auto task = [cache, counters, chunk, key = std::move(key), blocks, bs, size](bool run) {
+    for (uint64_t index : blocks) {
+      const uint64_t begin = index * bs;
+      const uint64_t length = std::min(size, begin + bs) - begin;
+      if (run && cache->Write(key, index, chunk->data.get() + (begin - chunk->begin), length)) {
+        counters->cache_writes.fetch_add(1, std::memory_order_relaxed);
+      } else if (!run) {
+        cache->AbandonWrite(key, index, length);
+      }
+    }
+  };
+  if (!pool.Submit(cache, task)) task(false);
 }
 
 Result<uint64_t> ObjectReader::State::Step(uint64_t pos, uint64_t end, uint64_t fetch_end,
@@ -477,30 +652,36 @@ Result<uint64_t> ObjectReader::State::Step(uint64_t pos, uint64_t end, uint64_t 
       *wait_ns += ElapsedNanos(start);
     }
   } else {
-    // Nothing covers pos: fetch it on this thread. The budget is taken with no lock and no pin
-    // held, so this thread holds nothing anyone waits for while it waits.
-    const uint64_t want =
-        std::min({fetch_end, SaturatingAdd(pos, piece_cap), NextBeginLocked(pos)});
+    // Nothing covers pos: fetch it on this thread, widened to whole cache blocks where free. The
+    // budget is taken with no lock and no pin held, so this thread holds nothing anyone waits
+    // for while it waits.
+    const uint64_t want_begin = std::max(BlockDown(pos), PrevEndLocked(pos));
+    const uint64_t want_end = std::min(
+        BlockUp(std::min(fetch_end, SaturatingAdd(pos, piece_cap))), NextBeginLocked(pos));
     lock.unlock();
     auto start = std::chrono::steady_clock::now();
-    budget.Acquire(want - pos);
+    budget.Acquire(want_end - want_begin);
     lock.lock();
     if (FindLocked(pos) != nullptr) {  // another read fetched it meanwhile
-      budget.Release(want - pos);
+      budget.Release(want_end - want_begin);
       *wait_ns += ElapsedNanos(start);
       return pos;
     }
-    const uint64_t chunk_end = std::min(want, NextBeginLocked(pos));
-    budget.Release(want - chunk_end);
-    chunk = std::make_shared<Chunk>(pos, chunk_end, Chunk::Phase::kFetching, budget);
+    const uint64_t chunk_begin = std::max(want_begin, PrevEndLocked(pos));
+    const uint64_t chunk_end = std::min(want_end, NextBeginLocked(pos));
+    budget.Release((want_end - want_begin) - (chunk_end - chunk_begin));
+    chunk = std::make_shared<Chunk>(chunk_begin, chunk_end, Chunk::Phase::kFetching, false,
+                                    budget);
     chunk->pins = 1;
     chunk->demand = true;
-    chunks.emplace(pos, chunk);
+    chunks.emplace(chunk_begin, chunk);
     const std::string expected = etag;
     lock.unlock();
     Status status = Fetch(*chunk, expected);
     lock.lock();
+    const bool fetched = status.ok();
     FinishLocked(*chunk, std::move(status));
+    if (fetched) CacheLocked(chunk);
     *wait_ns += ElapsedNanos(start);
   }
 
@@ -558,6 +739,11 @@ ObjectReader::~ObjectReader() {
   s.pool.CancelQueued(&s);
   std::unique_lock<std::mutex> lock(s.mu);
   s.changed.wait(lock, [&] { return s.tasks == 0; });
+}
+
+uint64_t ObjectReader::window() const {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  return state_->window;
 }
 
 Result<size_t> ObjectReader::Read(uint64_t offset, char* out, size_t size) {

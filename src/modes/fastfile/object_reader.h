@@ -1,12 +1,13 @@
 // ObjectReader: serves read(offset, size) calls on one S3 object from a FUSE file handle, fetching
 // lazily with ranged GETs.
 //
-// Reads that follow each other (sequential) grow a readahead window, fetched ahead of the reader
-// as parallel ranged GETs; random reads are served with right-sized ranged GETs; a small forward
-// seek is absorbed by the window instead of opening a new GET. All prefetched bytes held by all
+// Reads that continue each other form a run; a run that keeps reading into the bytes fetched
+// ahead of it earns a growing readahead window, fetched ahead of the reader as parallel ranged
+// GETs; random reads are served with right-sized ranged GETs. All prefetched bytes held by all
 // readers come out of one MemoryBudget: under pressure a reader prefetches less instead of
 // growing memory. Every GET carries If-Match with the listed ETag: an object that changed under a
-// reader fails the read (the caller maps it to EIO), never mixes bytes of two versions.
+// reader fails the read (the caller maps it to EIO), never mixes bytes of two versions. With a
+// DiskCache, bytes come from local disk when it holds them, and what is fetched is written there.
 //
 // Design.
 //  - A chunk is one ranged GET's worth of bytes [begin, end) kept in memory, in one of three
@@ -14,14 +15,25 @@
 //    A reader's chunks never overlap. A read copies from the chunks covering its range, waiting
 //    for those still in flight; a range no chunk covers is fetched on the reading thread (a
 //    "demand" chunk) in pieces of at most MemoryBudget::demand_reserve().
-//  - The stream position is the end of the furthest read since the last random one. A read within
-//    seek_absorb of it (either side: FUSE threads may deliver neighbouring reads out of order), or
-//    starting inside a chunk already fetched or in flight, is sequential: the window becomes
-//    initial_window on the first such read and doubles on each one after, up to max_window, and the
-//    bytes [read end, read end + window) are queued on the FetchPool in parts of at most
-//    min(part_size, window). Chunks ending seek_absorb or more behind the stream are freed. Any
-//    other read is random: it drops every chunk outside its range (cancelling their GETs), resets
-//    the window to zero and fetches max(size, min_random_read) bytes.
+//  - Runs. The stream position is the end of the furthest read of the current run. A read
+//    continues the run when it starts at most seek_absorb behind the stream position (FUSE threads
+//    deliver the kernel's neighbouring readahead requests out of order) and no further ahead than
+//    seek_absorb past it or the end of what is already fetched or queued (a forward seek into the
+//    readahead is absorbed). Any other read is random: it drops every chunk outside its range
+//    (cancelling their GETs), starts a new run with no readahead and fetches
+//    max(size, min_random_read) bytes.
+//  - Readahead grows only when it is used, like Mountpoint for S3's prefetcher: the window doubles
+//    (up to max_window) on each read that reaches into prefetched bytes, and a run with no window
+//    yet gets one on its first read past the stream position. A run that began at offset 0 starts
+//    with initial_window at once (whole-file reads are the common case; the kernel presumes the
+//    same). A run that began anywhere else is presumed random until it proves otherwise: its
+//    window never exceeds half of the bytes the run has read, so a reader that stops wastes at
+//    most half of what it read. This is what keeps random reads cheap: the kernel turns one large
+//    read(2) at a random offset into a burst of 128 KiB neighbouring requests, which used to look
+//    like a fast sequential stream and launch up to max_window of readahead each time (fetching
+//    3.7x the bytes served on random reads of a mounted file). The bytes [read end, read end +
+//    window) are topped up once less than half the window is left ahead of the read, in GETs of
+//    at most min(part_size, window). Chunks ending seek_absorb or more behind the stream are freed.
 //  - Memory. Every chunk's bytes are taken from the MemoryBudget before its GET is issued and
 //    given back when the chunk is freed. Prefetch uses TryAcquire, which only succeeds below
 //    prefetch_limit() = limit - demand_reserve(); when it fails the reader stops prefetching and
@@ -30,9 +42,19 @@
 //    between reads never exceed prefetch_limit(), and the reserve above it is only ever held for
 //    the duration of one GET by a thread that waits for nothing else: a blocked Acquire always
 //    gets its turn, even when every other open file holds prefetched data it is not reading.
+//  - Disk cache (ReaderOptions::cache). Chunks are widened to whole cache blocks (when a block
+//    fits in the demand reserve), so every fetched block can be cached: a random read then costs
+//    at least a block, the price of hitting the cache on the next pass. Fetching a chunk reads
+//    the blocks the cache holds and GETs each run of missing ones. Fetched whole blocks (the short
+//    last block of the object too) are written by a task on the FetchPool, never by the reading
+//    thread; the task keeps the chunk's bytes (and their budget) until written, and the cache
+//    skips blocks when its write backlog is full. Blocks are keyed by the ETag, so a changed
+//    object never gets old bytes from the cache; without a listed ETag the cache is used once the
+//    first response has fixed one.
 //  - Errors. A failed GET fails the read that needs its bytes (the store below already retried),
 //    then the chunk is forgotten, so a later read of the same bytes asks the store again. A body
-//    shorter than its range is kDataLoss; a changed ETag or size is kPreconditionFailed.
+//    shorter than its range is kDataLoss; a changed ETag or size is kPreconditionFailed. A cache
+//    block that fails its checks is a miss.
 #pragma once
 
 #include <atomic>
@@ -45,6 +67,8 @@
 #include "store/object_store.h"
 
 namespace trainfeed {
+
+class DiskCache;
 
 // A byte ceiling shared by all open readers (--memory-limit).
 class MemoryBudget {
@@ -84,11 +108,14 @@ class MemoryBudget {
 };
 
 struct ReaderOptions {
-  uint64_t initial_window = 1ull << 20;    // first readahead after a sequential read; 0: none
+  // The first window of a run (at once for a run from offset 0, else at most half of what the run
+  // read); 0: no readahead at all.
+  uint64_t initial_window = 1ull << 20;
   uint64_t max_window = 64ull << 20;       // the window doubles up to this
   uint64_t part_size = 8ull << 20;         // readahead is fetched in ranged GETs of at most this
   uint64_t min_random_read = 64ull << 10;  // a random read fetches at least this much
-  uint64_t seek_absorb = 1ull << 20;       // jumps up to this still count as sequential
+  uint64_t seek_absorb = 1ull << 20;       // a read this close to the stream position continues it
+  DiskCache* cache = nullptr;              // not owned; outlives the readers and their FetchPool
 };
 
 // Counters shared by all readers of a mount (printed at unmount / on request).
@@ -98,6 +125,10 @@ struct ReadStats {
   std::atomic<uint64_t> gets{0};           // GET requests issued
   std::atomic<uint64_t> bytes_fetched{0};  // bytes received from the store
   std::atomic<uint64_t> wait_ns{0};        // time readers spent waiting for the network
+  std::atomic<uint64_t> cache_hits{0};     // disk cache blocks read
+  std::atomic<uint64_t> cache_misses{0};   // disk cache blocks looked up, not there: fetched
+  std::atomic<uint64_t> cache_bytes{0};    // bytes taken from the disk cache
+  std::atomic<uint64_t> cache_writes{0};   // blocks written to the disk cache
   // Read latency histogram: bucket i counts reads that took < 2^i microseconds (last: the rest).
   static constexpr int kLatencyBuckets = 24;
   std::atomic<uint64_t> latency_us_log2[kLatencyBuckets] = {};
@@ -127,6 +158,9 @@ class ObjectReader {
   // the bytes. Safe to call from several threads at once (FUSE may issue concurrent reads on one
   // handle), but not concurrently with the destructor.
   Result<size_t> Read(uint64_t offset, char* out, size_t size);
+
+  // How far past its last read the current run fetches ahead (0: no readahead); for tests.
+  uint64_t window() const;
 
  private:
   struct State;
