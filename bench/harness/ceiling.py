@@ -67,3 +67,30 @@ def measure_ceiling(dataset, endpoint_env, signed, work_dir, streams=(1, 4, 8, 1
         if best is None or rate["bytes_per_s"] > best["bytes_per_s"]:
             best = rate
     return best
+
+
+def measure_local_write(directory, total_bytes, files=16):
+    """The other half of a download's cost: writing the bytes into new files on the target file
+    system (reserved with fallocate, then written in 1 MiB pieces, the cheapest way we know on
+    tmpfs). Returns {"bytes_per_s", "cpu_per_gib"} for one writer; a download pays this CPU on
+    top of receiving the bytes, on the same cores as the server."""
+    os.makedirs(directory, exist_ok=True)
+    block = b"\x5a" * MiB
+    per_file = max(MiB, total_bytes // files)
+    cpu0, start = os.times(), time.monotonic()
+    for i in range(files):
+        path = os.path.join(directory, f"w{i}")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.posix_fallocate(fd, 0, per_file)
+            left = per_file
+            while left > 0:
+                left -= os.write(fd, block[:min(left, MiB)])
+        finally:
+            os.close(fd)
+    wall, cpu1 = time.monotonic() - start, os.times()
+    for i in range(files):
+        os.unlink(os.path.join(directory, f"w{i}"))
+    cpu = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
+    written = per_file * files
+    return {"bytes_per_s": written / wall, "cpu_per_gib": cpu / (written / 2**30)}

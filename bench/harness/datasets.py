@@ -4,10 +4,14 @@
   S    16,384 x 128 KiB    small objects: request-rate-bound
   S2k  2,048 x 128 KiB     S at 1/8 of the count: peak memory must not grow with the count
   T    100,000 x 4 KiB     tiny objects: listing- and metadata-bound
+  XL   1 x 2 GiB           one large object read sequentially through a mount (FastFile mode)
 
---scale shrinks counts (S, S2k, T) and L's object size for quick runs. Contents are distinct
-per object (a unique header, then a slice of a random pool) so nothing can be deduplicated.
+--scale shrinks counts (S, S2k, T) and the object sizes of L and XL for quick runs. T spreads
+about 250 objects per folder over 2 to 100 folders (100 from --scale 0.25 up), so that a tiny run
+is not a folder per object. Contents are distinct per object (a unique header, then a slice of a
+random pool) so nothing can be deduplicated.
 """
+import hashlib
 import os
 import subprocess
 from dataclasses import dataclass
@@ -57,7 +61,9 @@ def make_datasets(scale, names):
         "L": Dataset("L", 16, max(MiB, int(256 * MiB * scale) // MiB * MiB), 1),
         "S": Dataset("S", scaled(16384, 64), 128 * KiB, 16),
         "S2k": Dataset("S2k", scaled(2048, 16), 128 * KiB, 16),
-        "T": Dataset("T", scaled(100_000, 100), 4 * KiB, 100),
+        "T": Dataset("T", scaled(100_000, 100), 4 * KiB,
+                     min(100, max(2, scaled(100_000, 100) // 250))),
+        "XL": Dataset("XL", 1, max(8 * MiB, int(2048 * MiB * scale) // MiB * MiB), 1),
     }
     return [all_sets[n] for n in names]
 
@@ -68,16 +74,28 @@ class ContentPool:
     def __init__(self):
         self.pool = os.urandom(64 * MiB)
 
-    def write(self, path, index, size):
+    def chunks(self, index, size):
+        """The bytes of object `index` of `size` bytes, in pieces of at most 8 MiB."""
         header = f"{index:015d}\n".encode()[:size]
+        yield header
+        left, offset = size - len(header), (index * 7919 * 4096) % len(self.pool)
+        while left > 0:
+            chunk = self.pool[offset:offset + min(left, 8 * MiB)]
+            yield chunk
+            left -= len(chunk)
+            offset = (offset + len(chunk)) % len(self.pool)
+
+    def write(self, path, index, size):
         with open(path, "wb") as f:
-            f.write(header)
-            left, offset = size - len(header), (index * 7919 * 4096) % len(self.pool)
-            while left > 0:
-                chunk = self.pool[offset:offset + min(left, 8 * MiB)]
+            for chunk in self.chunks(index, size):
                 f.write(chunk)
-                left -= len(chunk)
-                offset = (offset + len(chunk)) % len(self.pool)
+
+    def sha256(self, index, size):
+        """The SHA-256 (hex) of what write() puts in object `index`, without writing it."""
+        h = hashlib.sha256()
+        for chunk in self.chunks(index, size):
+            h.update(chunk)
+        return h.hexdigest()
 
 
 def write_fast_layout(dataset, data_dir, pool):
