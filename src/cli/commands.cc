@@ -19,6 +19,7 @@
 #include "common/units.h"
 #include "modes/fastfile/disk_cache.h"
 #include "modes/fastfile/tree.h"
+#include "modes/fastfile/tree_snapshot.h"
 #include "modes/file/prefix_download.h"
 #include "store/s3/s3_object_store.h"
 
@@ -228,8 +229,44 @@ int RunUpload(const GlobalFlags& flags, const std::string& dir, const std::strin
   return report.ok() ? 0 : 1;
 }
 
+namespace {
+
+// What a listing snapshot is valid for: the resolved endpoint and the URI (the same bucket name
+// on another server is another dataset).
+std::string SnapshotSource(const GlobalFlags& flags, const StoreUri& uri) {
+  if (uri.scheme != StoreUri::Scheme::kS3) return uri.ToString();
+  Result<S3Config> config = ResolveS3ConfigFromEnvironment(flags.store.s3);
+  return (config.ok() ? config->endpoint : flags.store.s3.endpoint_url) + " " + uri.ToString();
+}
+
+// The tree to mount: from `snapshot` when it holds this source's listing, else listed (and then
+// saved there). A snapshot that cannot be used is reported in one line and replaced.
+Result<FileTree> ListOrLoadTree(const GlobalFlags& flags, ObjectStore& store, const StoreUri& uri,
+                                const std::string& snapshot, bool& from_snapshot) {
+  from_snapshot = false;
+  std::string source = snapshot.empty() ? "" : SnapshotSource(flags, uri);
+  if (!snapshot.empty()) {
+    Result<FileTree> loaded = LoadTreeSnapshot(snapshot, source);
+    if (loaded.ok()) {
+      from_snapshot = true;
+      return loaded;
+    }
+    if (loaded.status().code() != ErrorCode::kNotFound) {
+      spdlog::warn("{}; listing again", loaded.status().ToString());
+    }
+  }
+  TF_ASSIGN_OR_RETURN(FileTree tree, ListFileTree(store, uri, &g_interrupted));
+  if (!snapshot.empty()) {
+    // A snapshot that cannot be written costs the next mount a listing, not this one its data.
+    if (Status s = SaveTreeSnapshot(tree, source, snapshot); !s.ok()) spdlog::warn("{}", s.ToString());
+  }
+  return tree;
+}
+
+}  // namespace
+
 int RunMount(const GlobalFlags& flags, const std::string& uri_text, const std::string& dir,
-             FastFileMountOptions options, bool foreground) {
+             FastFileMountOptions options, bool foreground, std::string listing_snapshot) {
   Result<StoreUri> uri = ParseStoreUri(uri_text);
   if (!uri.ok()) return ReportError(uri.status());
   if (Status s = CheckFolderPrefix(*uri); !s.ok()) return ReportError(s);
@@ -249,6 +286,10 @@ int RunMount(const GlobalFlags& flags, const std::string& uri_text, const std::s
   }
   options.mountpoint = resolved;
   options.bucket = uri->bucket;
+  if (!listing_snapshot.empty()) {
+    // Resolved now: the daemon works from "/".
+    listing_snapshot = std::filesystem::absolute(listing_snapshot).lexically_normal().string();
+  }
   options.cancel = &g_interrupted;
   if (!options.cache_dir.empty()) {
     // Resolved now: the daemon works from "/".
@@ -294,7 +335,8 @@ int RunMount(const GlobalFlags& flags, const std::string& uri_text, const std::s
                  FormatBytes(static_cast<double>(cache->max_bytes())));
   }
   auto started = std::chrono::steady_clock::now();
-  Result<FileTree> tree = ListFileTree(**store, *uri, &g_interrupted);
+  bool from_snapshot = false;
+  Result<FileTree> tree = ListOrLoadTree(flags, **store, *uri, listing_snapshot, from_snapshot);
   if (!tree.ok()) return ReportError(tree.status());
   double list_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -302,9 +344,10 @@ int RunMount(const GlobalFlags& flags, const std::string& uri_text, const std::s
   options.on_ready = [&](const Status& status) {
     if (status.ok()) {
       const TreeBuildReport& r = tree->report();
-      spdlog::info("mounted {} at {} (pid {}): {} files, {} folders, {} (listed in {}; tree {})",
+      spdlog::info("mounted {} at {} (pid {}): {} files, {} folders, {} ({} in {}; tree {})",
                    uri->ToString(), options.mountpoint, ::getpid(), r.files, r.folders,
-                   FormatBytes(static_cast<double>(r.bytes)), FormatDuration(list_seconds),
+                   FormatBytes(static_cast<double>(r.bytes)),
+                   from_snapshot ? "snapshot loaded" : "listed", FormatDuration(list_seconds),
                    FormatBytes(static_cast<double>(tree->MemoryBytes())));
     }
     if (ready_fd >= 0) {

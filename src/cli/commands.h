@@ -29,9 +29,10 @@ int RunUpload(const GlobalFlags& flags, const std::string& dir, const std::strin
 int RunMakeBucket(const GlobalFlags& flags, const std::string& uri);
 // FastFile mode: lists `uri` and mounts it read-only at `dir`. Without `foreground` it returns once
 // the mount answers, leaving a daemon that serves it until SIGTERM or unmount; the exit code says
-// whether the mount is up.
+// whether the mount is up. With `listing_snapshot`, the listing is loaded from that file when it
+// holds this endpoint's and URI's listing, else listed and saved there.
 int RunMount(const GlobalFlags& flags, const std::string& uri, const std::string& dir,
-             FastFileMountOptions options, bool foreground);
+             FastFileMountOptions options, bool foreground, std::string listing_snapshot = "");
 // Lazily unmounts the trainfeed mount at `dir`; succeeds when nothing is mounted there.
 int RunUnmount(const std::string& dir);
 

@@ -102,6 +102,7 @@ int main(int argc, char** argv) {
 
   FastFileMountOptions fastfile;
   bool foreground = false;
+  std::string listing_snapshot;
   CLI::App* mnt = app.add_subcommand(
       "mount", "FastFile mode: show the objects under URI read-only at DIR, fetched as read");
   mnt->add_option("uri", uri, "s3://bucket/prefix/ (a folder: ends in '/') or s3://bucket")
@@ -118,6 +119,10 @@ int main(int argc, char** argv) {
   mnt->add_flag("--allow-other", fastfile.allow_other, "let other users read the mount");
   mnt->add_option("--cache", fastfile.cache_dir,
                   "keep what is read in this local folder, a block cache that later mounts reuse");
+  mnt->add_option("--listing-snapshot", listing_snapshot,
+                  "reuse the listing saved in this file by an earlier mount of the same URI and "
+                  "endpoint (mounts in milliseconds), else list and save it there; only for data "
+                  "that has not changed since: delete the file to list again");
   mnt->add_option("--cache-size", fastfile.cache_size_bytes,
                   "disk space the --cache folder may use")
       ->default_str("10GiB")->transform(ByteSizeValidator());
@@ -153,7 +158,7 @@ int main(int argc, char** argv) {
     return RunUpload(flags, dir, uri, upload);
   }
   if (*mb) return RunMakeBucket(flags, uri);
-  if (*mnt) return RunMount(flags, uri, dir, fastfile, foreground);
+  if (*mnt) return RunMount(flags, uri, dir, fastfile, foreground, listing_snapshot);
   if (*umnt) return RunUnmount(dir);
   if (*train) {
     train_options.store = flags.store;

@@ -97,6 +97,7 @@ class FileTree {
 
  private:
   friend class FileTreeBuilder;
+  friend struct TreeSnapshotAccess;  // tree_snapshot.cc saves and restores the arrays below
   struct Node {
     uint64_t size = 0;
     int64_t mtime_ns = 0;
