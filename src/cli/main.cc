@@ -99,6 +99,18 @@ int main(int argc, char** argv) {
   train->add_option("--stop-grace", stop_grace_seconds,
                     "seconds between SIGTERM and SIGKILL when stopping the command")
       ->capture_default_str()->check(CLI::Range(0, 3600));
+  train->add_option("--fastfile-memory-limit", train_options.fastfile.memory_limit_bytes,
+                    "FastFile channels: prefetch memory per mount (as mount --memory-limit)")
+      ->default_str("512MiB")->transform(ByteSizeValidator());
+  train->add_option("--fastfile-read-threads", train_options.fastfile.read_threads,
+                    "FastFile channels: GETs in flight per mount (as mount --read-threads)")
+      ->check(CLI::Range(1, 1024));
+  train->add_option("--fastfile-cache", train_options.fastfile.cache_dir,
+                    "FastFile channels: local block cache, one subfolder per channel, kept for "
+                    "the next run (as mount --cache)");
+  train->add_option("--fastfile-cache-size", train_options.fastfile.cache_size_bytes,
+                    "FastFile channels: disk space per channel's cache (as mount --cache-size)")
+      ->default_str("10GiB")->transform(ByteSizeValidator());
 
   FastFileMountOptions fastfile;
   bool foreground = false;

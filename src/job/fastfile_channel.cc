@@ -75,7 +75,8 @@ std::string Seconds(std::chrono::milliseconds d) {
 }  // namespace
 
 std::vector<std::string> FastFileMountArgv(const std::string& uri, const std::string& dir,
-                                           const StoreOpenOptions& store) {
+                                           const StoreOpenOptions& store,
+                                           const FastFileTuning& tuning) {
   std::vector<std::string> argv = {"trainfeed"};
   // "--flag=value": a value can never be taken for a flag of its own.
   if (!store.s3.endpoint_url.empty()) argv.push_back("--endpoint-url=" + store.s3.endpoint_url);
@@ -88,6 +89,10 @@ std::vector<std::string> FastFileMountArgv(const std::string& uri, const std::st
   for (const std::string& arg : {std::string("mount"), uri, dir, std::string("--foreground")}) {
     argv.push_back(arg);
   }
+  if (tuning.memory_limit_bytes) argv.push_back("--memory-limit=" + std::to_string(tuning.memory_limit_bytes));
+  if (tuning.read_threads) argv.push_back("--read-threads=" + std::to_string(tuning.read_threads));
+  if (!tuning.cache_dir.empty()) argv.push_back("--cache=" + tuning.cache_dir);
+  if (tuning.cache_size_bytes) argv.push_back("--cache-size=" + std::to_string(tuning.cache_size_bytes));
   return argv;
 }
 
@@ -142,7 +147,7 @@ Status FastFileChannelMount::Start() {
     source = parsed->ToString();
   }
   // Everything the child needs is prepared before fork: the child may only call async-safe code.
-  std::vector<std::string> args = FastFileMountArgv(source, dir_, options_.store);
+  std::vector<std::string> args = FastFileMountArgv(source, dir_, options_.store, options_.tuning);
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);

@@ -25,12 +25,22 @@
 
 namespace trainfeed {
 
+// Mount flags a job passes to every FastFile channel's mount (trainfeed train --fastfile-*).
+// Zero / empty leaves the mount's own default.
+struct FastFileTuning {
+  uint64_t memory_limit_bytes = 0;  // --memory-limit
+  int read_threads = 0;             // --read-threads
+  std::string cache_dir;            // --cache: this channel's own folder (one mount per folder)
+  uint64_t cache_size_bytes = 0;    // --cache-size
+};
+
 struct FastFileChannelOptions {
   // The trainfeed binary the child runs. Tests substitute a stand-in script.
   std::string program = "/proc/self/exe";
   // Passed on as the global store flags (--endpoint-url, --region, --profile, --no-sign-request,
   // --max-attempts), so the mount reads the store exactly as the rest of the job does.
   StoreOpenOptions store;
+  FastFileTuning tuning;
   // Where the child's stdout and stderr go (truncated on Start). "" = inherit ours; the error of a
   // failed start then cannot quote the child's last lines.
   std::string log_path;
@@ -43,11 +53,12 @@ struct FastFileChannelOptions {
   const std::atomic<bool>* cancel = nullptr;
 };
 
-// The child's argv: `trainfeed [store flags] mount <uri> <dir> --foreground`. The global flags
-// come before the subcommand, as --flag=value; only those set are passed, except --max-attempts,
-// which always is (its default is this build's either way).
+// The child's argv: `trainfeed [store flags] mount <uri> <dir> --foreground [tuning flags]`. The
+// global flags come before the subcommand, as --flag=value; only those set are passed, except
+// --max-attempts, which always is (its default is this build's either way).
 std::vector<std::string> FastFileMountArgv(const std::string& uri, const std::string& dir,
-                                           const StoreOpenOptions& store);
+                                           const StoreOpenOptions& store,
+                                           const FastFileTuning& tuning = {});
 
 // The last `max_lines` non-empty lines of `log` joined with " / " (at most `max_chars`, keeping the
 // end), with the "trainfeed: " prefix of each dropped: the one-line tail for an error message.

@@ -36,6 +36,18 @@ TEST(FastFileMountArgv, EveryStoreFlagTheJobUses) {
                   "file:///srv/data/", "/d", "--foreground"}));
 }
 
+TEST(FastFileMountArgv, TuningFlagsFollowTheSubcommand) {
+  FastFileTuning tuning;
+  tuning.memory_limit_bytes = 64 << 20;
+  tuning.read_threads = 4;
+  tuning.cache_dir = "/cache/train";
+  tuning.cache_size_bytes = 1 << 30;
+  EXPECT_EQ(FastFileMountArgv("s3://b/p/", "/d", {}, tuning),
+            (Args{"trainfeed", "--max-attempts=8", "mount", "s3://b/p/", "/d", "--foreground",
+                  "--memory-limit=67108864", "--read-threads=4", "--cache=/cache/train",
+                  "--cache-size=1073741824"}));
+}
+
 TEST(LogTail, LastLinesWithoutPrefixOnOneLine) {
   EXPECT_EQ(LogTail(""), "");
   EXPECT_EQ(LogTail("trainfeed: info: listing\n\n  \ntrainfeed: error: NotFound: no bucket\n"),

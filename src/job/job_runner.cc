@@ -167,6 +167,12 @@ int RunTrainingJob(const TrainOptions& options, const std::atomic<bool>& interru
       if (ec) return Fail(ErrnoToStatus(ec.value(), "create '" + root + "/.trainfeed'"));
       FastFileChannelOptions fastfile;
       fastfile.store = options.store;
+      fastfile.tuning = options.fastfile;
+      if (!options.fastfile.cache_dir.empty()) {
+        // Absolute: the mount runs with "/" as its working directory.
+        fastfile.tuning.cache_dir =
+            (fs::absolute(options.fastfile.cache_dir) / channel.name).lexically_normal().string();
+      }
       fastfile.log_path = root + "/.trainfeed/fastfile-" + channel.name + ".log";
       fastfile.cancel = &interrupted;
       auto mount = std::make_unique<FastFileChannelMount>(channel.name, channel.s3->s3_uri, dir,

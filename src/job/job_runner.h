@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "cluster/host_identity.h"
+#include "job/fastfile_channel.h"
 #include "store/store_factory.h"
 #include "transfer/downloader.h"
 
@@ -29,6 +30,8 @@ struct TrainOptions {
   bool quiet = false;
   // Run the command in a private mount namespace with the job tree bind-mounted at /opt/ml.
   bool container_paths = false;
+  // Mount flags for every FastFile channel; a cache folder gets one subfolder per channel.
+  FastFileTuning fastfile;
 };
 
 // Returns the process exit code: the command's own status when it ran (0 = Completed), 1 when the
