@@ -1,6 +1,10 @@
 #include "modes/fastfile/tree.h"
 
 #include <algorithm>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
 #include <limits>
 #include <unordered_set>
 
@@ -320,18 +324,79 @@ Status CheckFolderPrefix(const StoreUri& uri) {
                               "/')");
 }
 
-Result<FileTree> ListFileTree(ObjectStore& store, const StoreUri& uri,
-                              const std::atomic<bool>* cancel) {
-  FileTreeBuilder builder(uri.key);
-  ListRequest request;
-  request.bucket = uri.bucket;
-  request.prefix = uri.key;
+namespace {
+
+// Lists every page of `request` (from its first), handing each object to `add`.
+Status ListAllPages(ObjectStore& store, ListRequest request, const std::atomic<bool>* cancel,
+                    const std::function<void(const ListPage&)>& add) {
   do {
     if (cancel && cancel->load()) return CancelledError("interrupted while listing");
     TF_ASSIGN_OR_RETURN(ListPage page, store.List(request));
-    for (const ObjectInfo& info : page.objects) builder.Add(info);
+    add(page);
     request.continuation_token = page.next_continuation_token;
   } while (!request.continuation_token.empty());
+  return OkStatus();
+}
+
+}  // namespace
+
+Result<FileTree> ListFileTree(ObjectStore& store, const StoreUri& uri, const std::atomic<bool>* cancel,
+                              int parallelism) {
+  FileTreeBuilder builder(uri.key);
+  std::mutex mu;  // guards builder
+  auto add_objects = [&](const ListPage& page) {
+    std::lock_guard<std::mutex> lock(mu);
+    for (const ObjectInfo& info : page.objects) builder.Add(info);
+  };
+
+  // Walk down with '/' as delimiter until there are enough disjoint folders to list at once. A
+  // flat prefix ends here with the whole listing (the delimiter costs nothing there); a layout
+  // of folders pays one extra request per folder opened, at most kMaxExpandedFolders.
+  constexpr size_t kMaxExpandedFolders = 64;
+  std::deque<std::string> folders{uri.key};
+  std::vector<std::string> leaves;  // listed recursively below
+  size_t expanded = 0;
+  while (!folders.empty()) {
+    if (expanded >= kMaxExpandedFolders || folders.size() + leaves.size() >= size_t(parallelism) * 4) {
+      break;
+    }
+    ListRequest request;
+    request.bucket = uri.bucket;
+    request.prefix = folders.front();
+    request.delimiter = "/";
+    folders.pop_front();
+    ++expanded;
+    TF_RETURN_IF_ERROR(ListAllPages(store, request, cancel, [&](const ListPage& page) {
+      add_objects(page);
+      for (const std::string& p : page.common_prefixes) folders.push_back(p);
+    }));
+  }
+  leaves.insert(leaves.end(), folders.begin(), folders.end());
+
+  // The remaining folders are disjoint key ranges: list each recursively, several at a time.
+  std::atomic<size_t> next{0};
+  Status first_error;
+  std::atomic<bool> failed{false};
+  auto worker = [&] {
+    for (size_t i = next++; i < leaves.size() && !failed.load(); i = next++) {
+      ListRequest request;
+      request.bucket = uri.bucket;
+      request.prefix = leaves[i];
+      Status s = ListAllPages(store, request, cancel, add_objects);
+      if (!s.ok()) {
+        std::lock_guard<std::mutex> lock(mu);
+        if (first_error.ok()) first_error = s;
+        failed = true;
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  size_t thread_count = std::min(leaves.size(), size_t(std::max(parallelism, 1)));
+  for (size_t t = 1; t < thread_count; ++t) threads.emplace_back(worker);
+  worker();
+  for (std::thread& t : threads) t.join();
+  if (!first_error.ok()) return first_error;
+
   TF_ASSIGN_OR_RETURN(FileTree tree, builder.Finish());
   if (tree.report().files == 0) {
     return NotFoundError("no objects match " + uri.ToString() +

@@ -152,10 +152,13 @@ Result<FileTree> BuildFileTree(std::string prefix, const std::vector<ObjectInfo>
 // InvalidArgument naming the URI otherwise (SageMaker refuses prefixes that stop inside a name).
 Status CheckFolderPrefix(const StoreUri& uri);
 
-// Lists every key under `uri` (page by page, folder markers included) into a tree. NotFound when
-// the prefix holds no file at all (an empty channel is an error, as in File mode); Cancelled when
-// `cancel` turns true between pages.
+// Lists every key under `uri` (folder markers included) into a tree. ListObjectsV2 pages come one
+// after another, so a single listing of 100k keys is 100 round trips in a row; instead the top
+// folders are opened with '/' as delimiter until there are enough disjoint folders, and those are
+// listed recursively `parallelism` at a time (a flat prefix is simply listed in one pass). NotFound
+// when the prefix holds no file at all (an empty channel is an error, as in File mode); Cancelled
+// when `cancel` turns true between pages.
 Result<FileTree> ListFileTree(ObjectStore& store, const StoreUri& uri,
-                              const std::atomic<bool>* cancel = nullptr);
+                              const std::atomic<bool>* cancel = nullptr, int parallelism = 16);
 
 }  // namespace trainfeed

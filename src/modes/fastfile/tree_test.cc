@@ -322,6 +322,56 @@ TEST(FastFileListTest, ListsEveryPageWithMarkers) {
   EXPECT_TRUE(tree->IsDir(Resolve(*tree, "only-marker")));
 }
 
+TEST(FastFileListTest, ParallelListingBuildsTheSameTreeAsOneListing) {
+  FakeObjectStore store;
+  store.CreateBucket("b");
+  std::mt19937 rng(3);
+  auto put = [&](const std::string& key, uint64_t size) {
+    ASSERT_TRUE(store.PutRamp("b", key, size).ok());
+  };
+  // Files at every depth, folders of very different sizes, markers, a file shadowed by a folder,
+  // a '//' key, and a flat folder with more keys than one page.
+  for (int i = 0; i < 1200; ++i) put("ds/flat/f" + std::to_string(i), i % 7);
+  for (int d = 0; d < 40; ++d) {
+    for (int i = 0; i < int(rng() % 30); ++i) {
+      put("ds/nested/d" + std::to_string(d) + "/e" + std::to_string(i % 3) + "/g" + std::to_string(i), 1);
+    }
+  }
+  put("ds/top.txt", 3);
+  put("ds/nested/mid.txt", 4);
+  put("ds/marker/", 0);
+  put("ds/nested", 5);
+  put("ds/bad//name", 1);
+  put("dsx/not-under-prefix", 1);
+  for (int parallelism : {1, 2, 16}) {
+    Result<FileTree> parallel = ListFileTree(store, *ParseStoreUri("s3://b/ds/"), nullptr, parallelism);
+    ASSERT_TRUE(parallel.ok()) << parallel.status().ToString();
+    // Reference: one recursive listing, built in listing order.
+    std::vector<ObjectInfo> listed;
+    ListRequest request{"b", "ds/", "", "", "", 1000};
+    do {
+      Result<ListPage> page = store.List(request);
+      ASSERT_TRUE(page.ok());
+      listed.insert(listed.end(), page->objects.begin(), page->objects.end());
+      request.continuation_token = page->next_continuation_token;
+    } while (!request.continuation_token.empty());
+    FileTree reference = Build("ds/", listed);
+    ASSERT_EQ(parallel->node_count(), reference.node_count()) << parallelism;
+    std::vector<std::string> got, want;
+    for (NodeId id = 1; id <= reference.node_count(); ++id) {
+      want.push_back(reference.Path(id) + (reference.IsDir(id) ? "/" : " " + std::to_string(reference.Size(id))));
+      got.push_back(parallel->Path(id) + (parallel->IsDir(id) ? "/" : " " + std::to_string(parallel->Size(id))));
+    }
+    std::sort(got.begin(), got.end());
+    std::sort(want.begin(), want.end());
+    EXPECT_TRUE(got == want) << "parallelism " << parallelism;
+    EXPECT_EQ(parallel->report().files, reference.report().files);
+    EXPECT_EQ(parallel->report().hidden_files, 1u);
+    EXPECT_EQ(parallel->report().skipped_keys, 1u);
+    EXPECT_EQ(parallel->report().folder_markers, 1u);
+  }
+}
+
 TEST(FastFileListTest, EmptyPrefixMissingBucketAndCancel) {
   FakeObjectStore store;
   store.CreateBucket("b");
