@@ -5,6 +5,8 @@ Workloads, each on a fresh mount (the kernel's page cache of a mount dies with i
   seq     sequential 1 MiB buffered reads of the one XL object                    bytes/s
   small   every file of S in a seeded shuffled order, 8 reader threads            files/s
   list    start of the mount to the end of `find MNT | wc -l` over T              seconds
+          (also "trainfeed (snapshot)": the mount reuses a listing snapshot saved by an
+          unmeasured mount just before)
   ttfb    open + read of one byte of the XL object, cold                          seconds
   epoch2  (contenders with a cache) XL read twice, its pages evicted in between;
           the second read                                                         bytes/s
@@ -53,6 +55,7 @@ class MountContender:
     variant: str  # "default", "cache", "tuned", "off", "full"
     describe: str
     cache: bool = False  # keeps what it read: runs epoch2
+    list_only: bool = False  # only the list workload (the listing snapshot)
 
     @property
     def label(self):
@@ -94,6 +97,10 @@ def contenders(tool_names, help_text):
     if "trainfeed" in tool_names:
         out.append(MountContender("trainfeed", "default", "trainfeed mount (defaults: "
                                   f"--memory-limit {memory_limit_bytes(help_text) // MiB}MiB)"))
+        if "--listing-snapshot" in help_text:
+            out.append(MountContender("trainfeed", "snapshot", "trainfeed mount --listing-snapshot"
+                                      " FILE (saved by an unmeasured mount just before)",
+                                      list_only=True))
         if has_cache_flags(help_text):
             out.append(MountContender("trainfeed", "cache", "trainfeed mount --cache DIR "
                                       "--cache-size N (a fresh folder per mount; N = 2 x the data"
@@ -212,6 +219,11 @@ class MountTools:
         os.makedirs(path)
         return path
 
+    def snapshot_path(self, endpoint):
+        # One per endpoint: a snapshot only serves the endpoint it was listed from.
+        name = re.sub(r"[^A-Za-z0-9]+", "-", endpoint).strip("-")
+        return os.path.join(self.dir, f"listing-{name}.snapshot")
+
     def cache_bytes(self):
         read = sum(ds.total_bytes for name, ds in self.sets.items() if name in ("XL", "S"))
         return max(GiB, 2 * read)
@@ -223,6 +235,8 @@ class MountTools:
             argv = [self.trainfeed, "mount", f"s3://{BUCKET}/{ds.prefix}", mnt]
             if c.cache:
                 argv += ["--cache", cache_dir, "--cache-size", f"{self.cache_bytes() // MiB}MiB"]
+            if c.list_only:
+                argv += ["--listing-snapshot", self.snapshot_path(endpoint)]
             return argv, env
         if c.tool == "s3fs":
             passwd = os.path.join(self.dir, "passwd-s3fs")
@@ -469,6 +483,9 @@ class Bench:
         before = server.bytes_served() if metered else 0
         m = None
         try:
+            if c.list_only and not os.path.exists(
+                    self.mounts.snapshot_path(endpoint_env["AWS_ENDPOINT_URL"])):
+                self.mounts.unmount(self.mounts.mount(c, ds, endpoint_env))  # saves the snapshot
             drop_page_cache()
             m = self.mounts.mount(c, ds, endpoint_env)
             first_key = next(ds.keys())[len(ds.prefix):]
@@ -629,6 +646,10 @@ def run_network(args, profile, network, server, env, sets, contender_list, mount
         print(f"# {key}: ceiling {c['bytes_per_s'] / 2**20:,.0f} MiB/s, "
               f"{c['objects_per_s']:,.0f} obj/s", flush=True)
     bench = Bench(args, mounts, sets, pool, results, log_path)
+    # A snapshot left by another server on the same endpoint would list that server's objects.
+    snapshot = mounts.snapshot_path(env["AWS_ENDPOINT_URL"])
+    if os.path.exists(snapshot):
+        os.unlink(snapshot)
 
     def record(workload, tool, variant, label, reference=False):
         ds = sets[DATASET_OF[workload]]
@@ -648,7 +669,7 @@ def run_network(args, profile, network, server, env, sets, contender_list, mount
         if workload == "ttfb":
             plan.append((workload, "raw GET", record(workload, "raw GET", "", "raw GET", True)))
         for c in contender_list:
-            if workload == "epoch2" and not c.cache:
+            if (workload == "epoch2" and not c.cache) or (c.list_only and workload != "list"):
                 continue
             plan.append((workload, c, record(workload, c.tool, c.variant, c.label)))
     for round_ in range(args.runs):

@@ -393,6 +393,10 @@ def check_fastfile_goals(results):
             x = tf["list"]["value"] / aws["value"]
             verdict(x <= 1.5, f"{where} list: mount + find {tf['list']['value']:.2f} s = {x:.2f}x "
                               f"aws s3 ls --recursive {aws['value']:.2f} s (goal <= 1.5x)")
+        snap = summary("list", "trainfeed (snapshot)")
+        if snap:
+            verdict(snap["value"] <= 0.2, f"{where} list from a snapshot: mount + find "
+                                          f"{1000 * snap['value']:.0f} ms (goal <= 200 ms)")
         raw = summary("ttfb", "raw GET")
         if tf["ttfb"] and raw:
             x = tf["ttfb"]["value"] / raw["value"]

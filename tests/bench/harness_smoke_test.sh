@@ -53,6 +53,7 @@ for combo in combos:
             assert (w, label) in got, (combo, w, label)
     assert ("epoch2", "rclone mount (full)") in got and ("epoch2", "s3fs (default)") not in got
     assert ("list", "aws s3 ls") in got and ("ttfb", "raw GET") in got
+    assert ("list", "trainfeed (snapshot)") in got and ("seq", "trainfeed (snapshot)") not in got
 bad = [(x["label"], x["workload"], x["profile"], x["network"], s["error"])
        for x in recs for s in x["samples"] if not s["ok"]]
 assert not bad, f"failed FastFile runs: {bad}"
