@@ -1,5 +1,6 @@
 // trainfeed: one binary, one subcommand per job. Flags become component options here; nothing
 // below cli/ reads flags.
+#include <cctype>
 #include <csignal>
 #include <cstdio>
 
@@ -143,6 +144,105 @@ int main(int argc, char** argv) {
       "unmount", "detach a trainfeed mount (lazy; also one whose process died)");
   umnt->add_option("dir", dir, "mount point")->required();
 
+  AdviseCommandOptions advise;
+  double training_hours = 0;
+  uint64_t disk_free = 0;
+  CLI::App* adv = app.add_subcommand(
+      "advise", "list a dataset, estimate each input mode's start-up and epoch time, and "
+                "recommend one (with the InputDataConfig channel to paste)");
+  adv->add_option("uri", advise.uri, "s3://bucket/prefix or file:///path")->required();
+  CLI::Option* hours_opt = adv->add_option(
+      "--training-hours", training_hours,
+      "expected training time: File mode's download should stay under 10% of it");
+  CLI::Option* disk_opt = adv->add_option(
+      "--disk-free", disk_free,
+      "local disk for File mode (default: free space of the current directory)")
+      ->transform(ByteSizeValidator());
+  adv->add_flag("--probe", advise.probe,
+                "measure this machine's read rates (a few seconds: <= 64 small GETs, <= 256 MiB "
+                "of ranged GETs) instead of assuming them");
+  adv->add_flag("--json", advise.json, "one JSON document (\"recommendation\" at the top level)");
+  adv->add_flag("--no-pack", advise.no_pack,
+                "the files cannot be serialised into shards (or need random access)");
+  adv->add_flag("--sequential-only", advise.sequential_only,
+                "the script reads each epoch as one sequential stream (Pipe mode will do)");
+  adv->add_option("--instance-count", advise.instance_count, "hosts in the training job")
+      ->capture_default_str()->check(CLI::Range(1, 10000));
+  adv->add_option("--channel", advise.channel, "channel name in the printed InputDataConfig")
+      ->capture_default_str();
+  adv->add_option("--pack-to", advise.pack_to,
+                  "where `trainfeed pack` should write, for pack-then-* (default: SRC-packed/)");
+
+  PackOptions pack;
+  std::string pack_format = "tar";
+  int64_t pack_seed = 0;
+  bool pack_verify = false;
+  CLI::App* pk = app.add_subcommand(
+      "pack", "serialise many small objects into shards of about --shard-size (tar or RecordIO) "
+              "with an index; resumable; --verify checks a finished pack");
+  pk->add_option("source", uri, "s3://bucket/prefix or file:///path: the objects to pack")
+      ->required();
+  pk->add_option("destination", dir, "s3://bucket/prefix/ or file:///path: shards and index")
+      ->required();
+  pk->add_option("--shard-size", pack.plan.shard_size, "bytes per shard (a larger object gets "
+                 "a shard of its own)")
+      ->default_str("150MB")->transform(ByteSizeValidator());
+  pk->add_option("--format", pack_format, "tar (WebDataset / tar -x) or recordio (Pipe mode)")
+      ->capture_default_str()->check(CLI::IsMember({"tar", "recordio"}));
+  CLI::Option* seed_opt = pk->add_option(
+      "--shuffle-seed", pack_seed,
+      "shuffle members (tar: samples) across shards with this seed (EpochOrder, epoch 0)");
+  pk->add_option("--concurrency", pack.concurrency,
+                 "source GETs in flight; shards written at once = concurrency / 8")
+      ->capture_default_str()->check(CLI::Range(1, 1024));
+  pk->add_option("--part-size", pack.part_size, "multipart part size of the shards (>= 5MiB)")
+      ->default_str("8MiB")->transform(ByteSizeValidator());
+  pk->add_flag("--force", pack.force,
+               "rebuild a destination that holds shards of another plan (changed source or "
+               "arguments)");
+  pk->add_flag("--verify", pack_verify,
+               "write nothing: re-read every shard and source object and check them against the "
+               "index");
+
+  PipeChannelConfig pipe;
+  HostFlags pipe_hosts;
+  uint64_t pipe_epochs = 0;
+  int64_t pipe_seed = 0;
+  std::string pipe_attributes;
+  CLI::App* pp = app.add_subcommand(
+      "pipe", "Pipe mode: stream URI epoch after epoch into FIFOs DIR/<channel>_0, _1, ...");
+  pp->add_option("uri", pipe.source.s3_uri, "s3://bucket/prefix, or the manifest's URI")->required();
+  pp->add_option("dir", dir, "directory for the FIFOs (created if missing)")->required();
+  pp->add_option("--channel", pipe.name, "channel name: the FIFOs are <channel>_<epoch>")
+      ->required()->check([](const std::string& name) -> std::string {
+        bool ok = !name.empty() && name.size() <= 64 && name != "." && name != "..";
+        for (char c : name) ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_');
+        return ok ? "" : "must match [A-Za-z0-9.-_]+ (at most 64 characters)";
+      });
+  CLI::Option* epochs_opt =
+      pp->add_option("--epochs", pipe_epochs, "stop after this many epochs (default: unlimited)")
+          ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 40));
+  CLI::Option* pipe_seed_opt =
+      pp->add_option("--shuffle-seed", pipe_seed, "ShuffleConfig.Seed: reshuffle every epoch");
+  pp->add_option("--record-wrapper", pipe.record_wrapper_type, "RecordWrapperType")
+      ->capture_default_str()->check(CLI::IsMember({"None", "RecordIO"}));
+  pp->add_option("--compression", pipe.compression_type, "CompressionType")
+      ->capture_default_str()->check(CLI::IsMember({"None", "Gzip"}));
+  pipe.source.s3_data_type = "S3Prefix";
+  pp->add_option("--data-type", pipe.source.s3_data_type, "S3DataType")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"S3Prefix", "ManifestFile", "AugmentedManifestFile"}));
+  pp->add_option("--attribute-names", pipe_attributes,
+                 "AttributeNames of an AugmentedManifestFile, comma-separated, in order");
+  pp->add_option("--distribution", pipe.source.distribution, "S3DataDistributionType")
+      ->capture_default_str()->check(CLI::IsMember({"FullyReplicated", "ShardedByS3Key"}));
+  pp->add_option("--hosts", pipe_hosts.hosts, "all hosts, comma-separated");
+  pp->add_option("--current-host", pipe_hosts.current_host, "this host's name");
+  pp->add_option("--buffer-size", pipe.buffer_bytes, "fetched bytes held in memory at once")
+      ->default_str("256MiB")->transform(ByteSizeValidator());
+  pp->add_option("--concurrency", pipe.concurrency, "GETs in flight")
+      ->capture_default_str()->check(CLI::Range(1, 1024));
+
   CLI::App* mb = app.add_subcommand("mb", "create a bucket (s3://bucket) or directory");
   mb->add_option("uri", uri, "s3://bucket")->required();
 
@@ -170,6 +270,36 @@ int main(int argc, char** argv) {
     return RunUpload(flags, dir, uri, upload);
   }
   if (*mb) return RunMakeBucket(flags, uri);
+  if (*pp) {
+    if (epochs_opt->count()) pipe.epochs = pipe_epochs;
+    if (pipe_seed_opt->count()) pipe.shuffle_seed = pipe_seed;
+    for (size_t start = 0; start < pipe_attributes.size();) {
+      size_t comma = pipe_attributes.find(',', start);
+      if (comma == std::string::npos) comma = pipe_attributes.size();
+      if (comma > start) pipe.source.attribute_names.push_back(pipe_attributes.substr(start, comma - start));
+      start = comma + 1;
+    }
+    if (pipe.source.s3_data_type == "AugmentedManifestFile" && pipe.source.attribute_names.empty()) {
+      return ReportError(InvalidArgumentError("--data-type AugmentedManifestFile needs --attribute-names"));
+    }
+    return RunPipe(flags, pipe, dir, pipe_hosts);
+  }
+  if (*pk) {
+    if (seed_opt->count()) pack.plan.shuffle_seed = pack_seed;
+    pack.plan.format = pack_format == "recordio" ? PackFormat::kRecordIO : PackFormat::kTar;
+    if (pack.part_size < (5u << 20)) {
+      return ReportError(InvalidArgumentError("--part-size must be at least 5MiB (an S3 rule)"));
+    }
+    if (pack.plan.shard_size == 0) {
+      return ReportError(InvalidArgumentError("--shard-size must be more than 0"));
+    }
+    return RunPack(flags, uri, dir, pack, pack_verify);
+  }
+  if (*adv) {
+    if (hours_opt->count()) advise.training_hours = training_hours;
+    if (disk_opt->count()) advise.disk_free_bytes = disk_free;
+    return RunAdvise(flags, advise);
+  }
   if (*mnt) return RunMount(flags, uri, dir, fastfile, foreground, listing_snapshot);
   if (*umnt) return RunUnmount(dir);
   if (*train) {

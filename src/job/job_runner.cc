@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <thread>
 #include <sstream>
 #include <spdlog/spdlog.h>
 
@@ -16,6 +17,7 @@
 #include "job/fastfile_channel.h"
 #include "job/job_spec.h"
 #include "job/outputs.h"
+#include "job/pipe_channel.h"
 #include "job/process_supervisor.h"
 #include "modes/filesystem/filesystem_mount.h"
 #include "store/s3/aws_config.h"
@@ -33,8 +35,8 @@ using Steady = std::chrono::steady_clock;
 // Exit status when the command was stopped by the max-runtime rule (as timeout(1) does).
 constexpr int kTimedOutExitCode = 124;
 
-// The input modes this runner can serve. Pipe is refused by the parser, never run as File.
-constexpr SupportedModes kRunnableModes{.file = true, .fast_file = true, .pipe = false};
+// The input modes this runner can serve.
+constexpr SupportedModes kRunnableModes{.file = true, .fast_file = true, .pipe = true};
 
 int Fail(const Status& status) {
   std::fprintf(stderr, "trainfeed: error: %s\n", status.ToString().c_str());
@@ -139,6 +141,8 @@ int RunTrainingJob(const TrainOptions& options, const std::atomic<bool>& interru
   auto download_start = Steady::now();
   std::vector<std::unique_ptr<FileSystemMount>> mounts;
   std::vector<std::unique_ptr<FastFileChannelMount>> fastfile_mounts;
+  // Pipe channels stream on threads; their destructors stop them and remove the FIFOs.
+  std::vector<std::unique_ptr<PipeChannelStream>> pipes;
   std::vector<ChannelReport> channel_reports;
   std::string region = options.store.s3.region;
   if (region.empty()) region = ProcessEnv("AWS_REGION").value_or(ProcessEnv("AWS_DEFAULT_REGION").value_or("us-east-1"));
@@ -183,6 +187,18 @@ int RunTrainingJob(const TrainOptions& options, const std::atomic<bool>& interru
       fastfile_mounts.push_back(std::move(mount));
       continue;
     }
+    if (channel.s3 && channel.input_mode == "Pipe") {
+      // FIFOs <channel>_<epoch> beside (not inside) input/data/<channel> (contract §3.4); _0
+      // exists before the command starts.
+      auto pipe = std::make_unique<PipeChannelStream>(PipeConfigForChannel(channel),
+                                                      paths.input_data,
+                                                      [](const std::string& line) { Note(line); });
+      if (Status s = pipe->Start(options.store, *hosts); !s.ok()) return Fail(s);
+      Note("channel '" + channel.name + "': Pipe mode from " + channel.s3->s3_uri + " into " +
+           paths.input_data + "/" + channel.name + "_0, _1, ...");
+      pipes.push_back(std::move(pipe));
+      continue;
+    }
     ProgressLine progress("channel '" + channel.name + "'", options.quiet);
     FileModeOptions file_options;
     file_options.download = options.download;
@@ -220,7 +236,25 @@ int RunTrainingJob(const TrainOptions& options, const std::atomic<bool>& interru
   supervise.stop_grace = options.stop_grace;
   Note("running: " + Join(argv, " "));
   auto training_start = Steady::now();
-  Result<ProcessOutcome> outcome = RunSupervised(launch, supervise, interrupted);
+  // A Pipe channel that fails has fed its reader a short epoch: the command is stopped as if
+  // interrupted, so the job fails instead of training on part of the data.
+  std::atomic<bool> stop_command{false};
+  std::atomic<bool> command_done{false};
+  std::thread pipe_watch;
+  if (!pipes.empty()) {
+    pipe_watch = std::thread([&] {
+      while (!command_done.load()) {
+        bool failed = false;
+        for (const auto& p : pipes) failed = failed || p->failed();
+        if (failed || interrupted.load()) stop_command.store(true);
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+    });
+  }
+  Result<ProcessOutcome> outcome =
+      RunSupervised(launch, supervise, pipes.empty() ? interrupted : stop_command);
+  command_done.store(true);
+  if (pipe_watch.joinable()) pipe_watch.join();
   double training_seconds = Since(training_start);
 
   // Whatever happened to the command: final checkpoint sweep, unmount, upload outputs.
@@ -236,6 +270,11 @@ int RunTrainingJob(const TrainOptions& options, const std::atomic<bool>& interru
   }
   for (auto& m : fastfile_mounts) {
     Status s = m->Stop();
+    if (!s.ok() && after.ok()) after = s;
+  }
+  // The command is gone: nobody reads the FIFOs any more.
+  for (auto& p : pipes) {
+    Status s = p->Stop();
     if (!s.ok() && after.ok()) after = s;
   }
   std::string uploaded;
@@ -291,6 +330,7 @@ int RunTrainingJob(const TrainOptions& options, const std::atomic<bool>& interru
   }
   for (const auto& m : mounts) summary += "  " + m->plan().Describe() + ": mounted;";
   for (const auto& m : fastfile_mounts) summary += "  " + m->channel() + ": FastFile mount;";
+  for (const auto& p : pipes) summary += "  " + p->name() + ": Pipe;";
   Note(summary);
   std::snprintf(line, sizeof(line), "  training %8s", FormatDuration(training_seconds).c_str());
   Note(line);

@@ -1,0 +1,243 @@
+#include "job/pipe_channel.h"
+
+#include <map>
+#include <mutex>
+#include <vector>
+
+#include "dataset/manifest.h"
+#include "dataset/recordio.h"
+#include "job/channels.h"
+#include "modes/file/prefix_download.h"
+
+namespace trainfeed {
+
+namespace {
+
+// Manifests are read whole, as in File mode.
+constexpr uint64_t kMaxManifestBytes = 1ull << 30;
+
+// One store per bucket the channel touches (augmented manifests may point anywhere).
+class StoreSet {
+ public:
+  StoreSet(PipeItems& items, const StoreOpenOptions& options) : items_(items), options_(options) {}
+  Result<uint32_t> For(const StoreUri& uri) {
+    std::string id = uri.scheme == StoreUri::Scheme::kS3 ? "s3:" + uri.bucket : "file:";
+    auto it = index_.find(id);
+    if (it != index_.end()) return it->second;
+    TF_ASSIGN_OR_RETURN(std::unique_ptr<ObjectStore> store, OpenObjectStore(uri, options_));
+    items_.stores.push_back(std::move(store));
+    uint32_t n = static_cast<uint32_t>(items_.stores.size() - 1);
+    index_.emplace(id, n);
+    return n;
+  }
+
+ private:
+  PipeItems& items_;
+  const StoreOpenOptions& options_;
+  std::map<std::string, uint32_t> index_;
+};
+
+PipeItem ObjectItem(uint32_t store, ObjectRef object) {
+  PipeItem item;
+  item.store = store;
+  item.object = std::move(object);
+  return item;
+}
+
+// Sizes and ETags of manifest-named objects, `concurrency` HEADs at a time. The first failure
+// (a missing object, no permission) ends it and is returned.
+Status HeadAll(PipeItems& items, int concurrency) {
+  std::vector<size_t> todo;
+  for (size_t i = 0; i < items.items.size(); ++i) {
+    if (!items.items[i].is_text) todo.push_back(i);
+  }
+  std::atomic<size_t> next{0};
+  std::atomic<bool> failed{false};
+  std::mutex mu;
+  Status first_error;  // Guarded by mu.
+  auto work = [&] {
+    for (size_t n; !failed.load() && (n = next.fetch_add(1)) < todo.size();) {
+      PipeItem& item = items.items[todo[n]];
+      Result<ObjectInfo> info = items.stores[item.store]->Head(item.object);
+      if (!info.ok()) {
+        std::lock_guard<std::mutex> lock(mu);
+        if (!failed.exchange(true)) {
+          std::string name = items.Describe(item);
+          first_error = info.status().message().find(name) == std::string::npos
+                            ? info.status().WithContext("HEAD " + name)
+                            : info.status();
+        }
+        return;
+      }
+      item.size = info->size;
+      item.etag = info->etag;
+    }
+  };
+  std::vector<std::thread> threads;
+  size_t count = std::min<size_t>(std::max(concurrency, 1), todo.size());
+  for (size_t i = 0; i < count; ++i) threads.emplace_back(work);
+  for (std::thread& t : threads) t.join();
+  return first_error;
+}
+
+}  // namespace
+
+PipeChannelConfig PipeConfigForChannel(const ChannelSpec& channel) {
+  PipeChannelConfig config;
+  config.name = channel.name;
+  if (channel.s3) config.source = *channel.s3;
+  config.compression_type = channel.compression_type;
+  config.record_wrapper_type = channel.record_wrapper_type;
+  config.shuffle_seed = channel.shuffle_seed;
+  return config;
+}
+
+Result<PipeItems> LoadPipeItems(const PipeChannelConfig& config, const StoreOpenOptions& options) {
+  const std::string where = "channel '" + config.name + "'";
+  const S3DataSourceSpec& source = config.source;
+  Result<StoreUri> parsed = ParseStoreUri(source.s3_uri);
+  if (!parsed.ok()) return parsed.status().WithContext(where);
+  const StoreUri& uri = *parsed;
+  PipeItems items;
+  StoreSet stores(items, options);
+  Result<uint32_t> main_store = stores.For(uri);
+  if (!main_store.ok()) return main_store.status().WithContext(where);
+  ObjectStore& store = *items.stores[*main_store];
+
+  if (source.s3_data_type.empty() || source.s3_data_type == "S3Prefix") {
+    Result<std::vector<ObjectInfo>> listed = ListPrefix(store, uri);
+    if (!listed.ok()) return listed.status().WithContext(where);
+    if (listed->empty()) return NotFoundError(where + ": no objects under " + uri.ToString());
+    items.items.reserve(listed->size());
+    items.unit_begin.reserve(listed->size() + 1);
+    for (ObjectInfo& info : *listed) {
+      PipeItem item = ObjectItem(*main_store, {uri.bucket, std::move(info.key)});
+      item.size = info.size;
+      item.etag = std::move(info.etag);
+      items.items.push_back(std::move(item));
+      items.unit_begin.push_back(items.items.size());
+    }
+    return items;
+  }
+
+  Result<std::string> text = ReadSmallObject(store, uri, kMaxManifestBytes);
+  if (!text.ok()) return text.status().WithContext(where);
+  if (source.s3_data_type == "ManifestFile") {
+    Result<Manifest> manifest = ParseManifest(*text, uri.ToString());
+    if (!manifest.ok()) return manifest.status().WithContext(where);
+    if (manifest->keys.empty()) return NotFoundError(where + ": the manifest lists no objects");
+    Result<uint32_t> s = stores.For(manifest->prefix);
+    if (!s.ok()) return s.status().WithContext(where);
+    for (std::string& key : manifest->keys) {
+      items.AddUnit({ObjectItem(*s, {manifest->prefix.bucket, std::move(key)})});
+    }
+  } else if (source.s3_data_type == "AugmentedManifestFile") {
+    if (source.attribute_names.empty()) {
+      return InvalidArgumentError(where + ": an AugmentedManifestFile needs AttributeNames");
+    }
+    AugmentedManifestReader reader(source.attribute_names, uri.ToString());
+    size_t start = 0;
+    for (uint64_t line_number = 1; start < text->size(); ++line_number) {
+      size_t end = text->find('\n', start);
+      if (end == std::string::npos) end = text->size();
+      std::string_view line(text->data() + start, end - start);
+      start = end + 1;
+      Result<std::optional<AugmentedRecord>> record = reader.Next(line, line_number);
+      if (!record.ok()) return record.status().WithContext(where);
+      if (!*record) continue;
+      std::vector<PipeItem> unit;
+      for (AugmentedAttribute& a : (*record)->attributes) {
+        if (!a.is_ref) {
+          PipeItem item;
+          item.is_text = true;
+          item.text = std::move(a.value);
+          item.where = uri.ToString() + " line " + std::to_string(line_number) + " attribute '" +
+                       a.name + "'";
+          unit.push_back(std::move(item));
+          continue;
+        }
+        Result<StoreUri> ref = ParseStoreUri(a.value);
+        if (!ref.ok()) return ref.status().WithContext(where);
+        Result<uint32_t> s = stores.For(*ref);
+        if (!s.ok()) return s.status().WithContext(where);
+        unit.push_back(ObjectItem(*s, ref->ref()));
+      }
+      items.AddUnit(std::move(unit));
+    }
+    if (items.unit_count() == 0) {
+      return NotFoundError(where + ": the augmented manifest " + uri.ToString() + " has no lines");
+    }
+  } else {
+    return InvalidArgumentError(where + ": S3DataType '" + source.s3_data_type +
+                                "' is not one of S3Prefix|ManifestFile|AugmentedManifestFile");
+  }
+  if (Status s = HeadAll(items, config.concurrency); !s.ok()) return s.WithContext(where);
+  return items;
+}
+
+Result<FifoChannelOptions> FifoOptionsFor(const PipeChannelConfig& config, const PipeItems& items,
+                                          const HostIdentity& hosts, const std::string& dir) {
+  FifoChannelOptions o;
+  o.dir = dir;
+  o.channel = config.name;
+  o.stream.gzip = config.compression_type == "Gzip";
+  o.stream.recordio = config.record_wrapper_type == "RecordIO";
+  uint64_t buffer = std::max<uint64_t>(config.buffer_bytes, 1 << 20);
+  o.prefetch.budget_bytes = buffer;
+  if (o.stream.gzip && o.stream.recordio) {
+    // One inflated payload is held whole besides the compressed bytes in flight.
+    o.prefetch.budget_bytes = buffer / 2;
+    o.stream.max_inflated_bytes = std::min<uint64_t>(buffer / 2, kMaxRecordIOPartBytes);
+  }
+  o.prefetch.concurrency = config.concurrency;
+  o.prefetch.seed = config.shuffle_seed;
+  o.prefetch.shard = HostShard{hosts.index(), hosts.hosts.size(),
+                               config.source.distribution == "ShardedByS3Key"};
+  o.prefetch.first_epoch = config.first_epoch;
+  o.prefetch.epoch_count = config.epochs;
+  if (o.prefetch.shard.sharded && o.prefetch.shard.host_index >= items.unit_count()) {
+    return NotFoundError("channel '" + config.name + "': this host (" + hosts.current_host +
+                         ") gets none of the " + std::to_string(items.unit_count()) +
+                         " items: more hosts than items");
+  }
+  return o;
+}
+
+PipeChannelStream::PipeChannelStream(PipeChannelConfig config, std::string dir,
+                                     std::function<void(const std::string&)> log)
+    : config_(std::move(config)), dir_(std::move(dir)), log_(std::move(log)) {}
+
+PipeChannelStream::~PipeChannelStream() { (void)Stop(); }
+
+Status PipeChannelStream::Start(const StoreOpenOptions& store, const HostIdentity& hosts) {
+  Result<PipeItems> items = LoadPipeItems(config_, store);
+  if (!items.ok()) return items.status();
+  items_ = std::move(*items);
+  Result<FifoChannelOptions> options = FifoOptionsFor(config_, items_, hosts, dir_);
+  if (!options.ok()) return options.status();
+  if (Status s = PrepareFifos(dir_, config_.name, config_.first_epoch); !s.ok()) {
+    return s.WithContext("channel '" + config_.name + "'");
+  }
+  options->cancel = &cancel_;
+  options->on_report = [this](const std::string& line) {
+    log_("channel '" + config_.name + "': " + line);
+  };
+  thread_ = std::thread([this, o = std::move(*options)] {
+    Status s = RunFifoChannel(items_, o);
+    if (!s.ok() && !(s.code() == ErrorCode::kCancelled && cancel_.load())) {
+      error_ = s;
+      failed_.store(true);
+      log_("error: " + s.ToString());
+    }
+  });
+  return OkStatus();
+}
+
+Status PipeChannelStream::Stop() {
+  cancel_.store(true);
+  if (thread_.joinable()) thread_.join();
+  RemoveFifos(dir_, config_.name);
+  return failed_.load() ? error_ : OkStatus();
+}
+
+}  // namespace trainfeed

@@ -1,0 +1,288 @@
+#include "modes/pipe/prefetcher.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace trainfeed {
+
+namespace {
+
+// Pieces planned ahead at most: zero-byte items (empty objects, empty values) cost no budget,
+// and without a cap an epoch of them would be planned without end.
+constexpr size_t kMaxPiecesAhead = 1 << 16;
+
+// 1 MiB arrives within a few milliseconds on a LAN; 8 MiB takes ~70 ms at 1 Gbit/s.
+constexpr uint64_t kFirstPieceBytes = 1 << 20;
+
+// Receives one GET into its place in a piece's buffer. Aborts when the prefetcher stops or the
+// piece is dropped, so neither waits for a large transfer to finish.
+class SliceSink final : public ByteSink {
+ public:
+  SliceSink(char* dest, uint64_t capacity, const std::atomic<bool>& stopping,
+            const std::atomic<bool>& abandoned)
+      : dest_(dest), capacity_(capacity), stopping_(stopping), abandoned_(abandoned) {}
+  Status Append(const char* data, size_t size) override {
+    if (stopping_.load(std::memory_order_relaxed) || abandoned_.load(std::memory_order_relaxed)) {
+      return CancelledError("prefetch stopped");
+    }
+    if (size > capacity_ - received_) {
+      return DataLossError("body longer than the " + std::to_string(capacity_) +
+                           " bytes listed");
+    }
+    std::memcpy(dest_ + received_, data, size);
+    received_ += size;
+    return OkStatus();
+  }
+  uint64_t received() const { return received_; }
+
+ private:
+  char* dest_;
+  uint64_t capacity_;
+  uint64_t received_ = 0;
+  const std::atomic<bool>& stopping_;
+  const std::atomic<bool>& abandoned_;
+};
+
+}  // namespace
+
+struct Prefetcher::PieceState {
+  Piece piece;
+  int tasks_left = 0;
+  bool done = false;
+  std::atomic<bool> abandoned{false};  // the reader skipped its epoch
+};
+
+Prefetcher::Prefetcher(const PipeItems& items, PrefetchOptions options)
+    : items_(items), options_(std::move(options)) {
+  options_.concurrency = std::max(options_.concurrency, 1);
+  options_.budget_bytes = std::max<uint64_t>(options_.budget_bytes, 1);
+  // A part must fit in the budget, or it could never be planned.
+  options_.part_bytes = std::clamp<uint64_t>(options_.part_bytes, 1, options_.budget_bytes);
+  gen_epoch_ = options_.first_epoch;
+}
+
+Prefetcher::~Prefetcher() { Stop(); }
+
+void Prefetcher::Start() {
+  for (int i = 0; i < options_.concurrency; ++i) workers_.emplace_back([this] { WorkerLoop(); });
+}
+
+void Prefetcher::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_.store(true);
+  }
+  work_cv_.notify_all();
+  ready_cv_.notify_all();
+  for (std::thread& t : workers_) t.join();
+  workers_.clear();
+}
+
+uint64_t Prefetcher::peak_held_bytes() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return peak_held_;
+}
+
+void Prefetcher::WorkerLoop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stopping_.load()) {
+    if (!tasks_.empty()) {
+      Task task = tasks_.front();
+      tasks_.pop_front();
+      lock.unlock();
+      Fetch(task);
+      lock.lock();
+      continue;
+    }
+    if (PlanNext(lock)) continue;
+    work_cv_.wait(lock);
+  }
+}
+
+bool Prefetcher::PlanNext(std::unique_lock<std::mutex>& lock) {
+  if (gen_done_ || gen_computing_ || pieces_.size() >= kMaxPiecesAhead) return false;
+  if (!gen_have_order_) {
+    if (options_.epoch_count && gen_epoch_ >= options_.first_epoch + *options_.epoch_count) {
+      gen_done_ = true;
+      return false;
+    }
+    // A shuffled order of millions of items takes a while: not under the lock.
+    gen_computing_ = true;
+    uint64_t epoch = gen_epoch_;
+    lock.unlock();
+    std::vector<uint64_t> order = EpochItems(items_, options_.seed, epoch, options_.shard);
+    lock.lock();
+    gen_computing_ = false;
+    gen_order_ = std::move(order);
+    gen_have_order_ = true;
+    gen_pos_ = 0;
+    gen_offset_ = 0;
+    if (skip_epoch_ == gen_epoch_) gen_pos_ = gen_order_.size();
+  }
+  auto state = std::make_unique<PieceState>();
+  Piece& p = state->piece;
+  p.epoch = gen_epoch_;
+  if (gen_pos_ >= gen_order_.size()) {
+    p.end_of_epoch = true;
+    p.position = gen_order_.size();
+    state->done = true;
+    ++gen_epoch_;
+    gen_have_order_ = false;
+    gen_order_.clear();
+    pieces_.push_back(std::move(state));
+    ready_cv_.notify_all();
+    return true;
+  }
+  const uint64_t index = gen_order_[gen_pos_];
+  const PipeItem& item = items_.items[index];
+  const uint64_t item_size = item.is_text ? item.text.size() : item.size;
+  uint64_t size = options_.whole_items ? item_size
+                                       : std::min(options_.part_bytes, item_size - gen_offset_);
+  // An epoch's first bytes come from a short GET, so the reader's first byte does not wait for
+  // a whole part of a large object.
+  if (!options_.whole_items && gen_pos_ == 0 && gen_offset_ == 0) {
+    size = std::min(size, kFirstPieceBytes);
+  }
+  p.position = gen_pos_;
+  p.item = index;
+  p.offset = gen_offset_;
+  p.last = gen_offset_ + size == item_size;
+  if (options_.whole_items && size > options_.budget_bytes) {
+    // Never fetched: RecordIO needs the payload whole, and it cannot fit.
+    p.status = InvalidArgumentError(
+        items_.Describe(item) + ": " + std::to_string(size) +
+        " bytes do not fit in the pipe buffer of " + std::to_string(options_.budget_bytes) +
+        " bytes, and RecordIO wrapping needs each object whole (raise --buffer-size)");
+    p.last = true;
+    state->done = true;
+  } else {
+    if (held_ > 0 && held_ + size > options_.budget_bytes) return false;  // wait for Release
+    held_ += size;
+    peak_held_ = std::max(peak_held_, held_);
+    p.reserved = size;
+    p.size = size;
+    p.data = std::make_unique_for_overwrite<char[]>(std::max<uint64_t>(size, 1));
+    if (item.is_text) {
+      std::memcpy(p.data.get(), item.text.data() + gen_offset_, size);
+      state->done = true;
+    } else if (size == 0) {
+      state->done = true;  // an empty object: nothing to GET
+    } else {
+      for (uint64_t off = 0; off < size; off += options_.part_bytes) {
+        tasks_.push_back({state.get(), gen_offset_ + off, std::min(options_.part_bytes, size - off)});
+        ++state->tasks_left;
+      }
+    }
+  }
+  gen_offset_ += p.status.ok() ? size : item_size - gen_offset_;
+  if (gen_offset_ >= item_size) {
+    ++gen_pos_;
+    gen_offset_ = 0;
+  }
+  bool done = state->done;
+  pieces_.push_back(std::move(state));
+  if (done) ready_cv_.notify_all();
+  if (!tasks_.empty()) work_cv_.notify_one();
+  return true;
+}
+
+void Prefetcher::Fetch(const Task& task) {
+  PieceState* state = task.piece;
+  const PipeItem& item = items_.items[state->piece.item];
+  char* dest = state->piece.data.get() + (task.item_offset - state->piece.offset);
+  SliceSink sink(dest, task.size, stopping_, state->abandoned);
+  GetRequest request;
+  request.object = item.object;
+  if (task.item_offset != 0 || task.size != item.size) {
+    request.range = ByteRange{task.item_offset, task.item_offset + task.size};
+  }
+  request.if_match = item.etag;
+  Status status;
+  if (!state->abandoned.load()) {
+    Result<GetResult> got = items_.stores[item.store]->Get(request, sink);
+    status = got.status();
+    if (status.ok() && sink.received() != task.size) {
+      status = DataLossError("short body: " + std::to_string(sink.received()) + " of " +
+                             std::to_string(task.size) + " bytes");
+    }
+    if (!status.ok()) {
+      std::string what = "GET " + items_.Describe(item);
+      if (request.range) {
+        what += " bytes " + std::to_string(request.range->begin) + "-" +
+                std::to_string(request.range->end - 1);
+      }
+      // The stores usually name the object already; say it once.
+      if (status.message().find(items_.Describe(item)) == std::string::npos) {
+        status = status.WithContext(what);
+      }
+    }
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  Complete(state, std::move(status));
+}
+
+void Prefetcher::Complete(PieceState* state, Status status) {
+  if (!status.ok() && state->piece.status.ok()) state->piece.status = std::move(status);
+  if (--state->tasks_left == 0) {
+    state->done = true;
+    ready_cv_.notify_all();
+  }
+}
+
+Result<Piece> Prefetcher::Next() {
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    if (stopping_.load()) return CancelledError("prefetch stopped");
+    if (!pieces_.empty() && pieces_.front()->done) {
+      std::unique_ptr<PieceState> state = std::move(pieces_.front());
+      pieces_.pop_front();
+      if (pieces_.size() + 1 >= kMaxPiecesAhead) work_cv_.notify_all();
+      if (state->abandoned.load()) {
+        held_ -= state->piece.reserved;
+        work_cv_.notify_all();
+        continue;
+      }
+      return std::move(state->piece);
+    }
+    if (pieces_.empty() && gen_done_) {
+      return InternalError("read past the last epoch of the pipe stream");
+    }
+    ready_cv_.wait(lock);
+  }
+}
+
+void Prefetcher::Release(const Piece& piece) {
+  if (piece.reserved == 0) return;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    held_ -= piece.reserved;
+  }
+  work_cv_.notify_all();
+}
+
+void Prefetcher::SkipRestOfEpoch(uint64_t epoch) {
+  std::lock_guard<std::mutex> lock(mu_);
+  skip_epoch_ = epoch;
+  // Planned pieces of the epoch sit at the front: everything before them was consumed.
+  for (auto& state : pieces_) {
+    if (state->piece.epoch != epoch || state->piece.end_of_epoch) break;
+    state->abandoned.store(true);
+  }
+  // Queued GETs of dropped pieces never start.
+  for (auto it = tasks_.begin(); it != tasks_.end();) {
+    if (it->piece->abandoned.load()) {
+      Complete(it->piece, OkStatus());
+      it = tasks_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  // The planner jumps to the epoch's end marker.
+  if (gen_epoch_ == epoch && gen_have_order_) {
+    gen_pos_ = gen_order_.size();
+    gen_offset_ = 0;
+  }
+  ready_cv_.notify_all();
+}
+
+}  // namespace trainfeed
