@@ -251,14 +251,7 @@ class MountTools:
                 options += S3FS_TUNED
             return ["s3fs", f"{BUCKET}:/{ds.name}", mnt, "-f", "-o", ",".join(options)], env
         if c.tool == "rclone mount":
-            env.update({"RCLONE_CONFIG": os.path.join(self.dir, "rclone.conf"),
-                        "RCLONE_CONFIG_BENCH_TYPE": "s3", "RCLONE_CONFIG_BENCH_PROVIDER": "Other",
-                        "RCLONE_CONFIG_BENCH_ENDPOINT": endpoint,
-                        "RCLONE_CONFIG_BENCH_ACCESS_KEY_ID": endpoint_env["AWS_ACCESS_KEY_ID"],
-                        "RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY":
-                            endpoint_env["AWS_SECRET_ACCESS_KEY"],
-                        "RCLONE_CONFIG_BENCH_REGION": endpoint_env["AWS_DEFAULT_REGION"],
-                        "RCLONE_CONFIG_BENCH_FORCE_PATH_STYLE": "true"})
+            env.update(tools.rclone_env(self.dir, endpoint_env))
             argv = ["rclone", "mount", f"bench:{BUCKET}/{ds.name}", mnt, "--read-only",
                     "--use-server-modtime", "--vfs-cache-mode", c.variant]
             if c.cache:

@@ -378,13 +378,7 @@ class Bench:
 
     def run_rclone(self, ds, env, sample, tuned):
         env_c = tools.base_env(env)
-        env_c.update({"RCLONE_CONFIG": os.path.join(self.dir, "rclone.conf"),
-                      "RCLONE_CONFIG_BENCH_TYPE": "s3", "RCLONE_CONFIG_BENCH_PROVIDER": "Other",
-                      "RCLONE_CONFIG_BENCH_ENDPOINT": env["AWS_ENDPOINT_URL"],
-                      "RCLONE_CONFIG_BENCH_ACCESS_KEY_ID": env["AWS_ACCESS_KEY_ID"],
-                      "RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY": env["AWS_SECRET_ACCESS_KEY"],
-                      "RCLONE_CONFIG_BENCH_REGION": env["AWS_DEFAULT_REGION"],
-                      "RCLONE_CONFIG_BENCH_FORCE_PATH_STYLE": "true"})
+        env_c.update(tools.rclone_env(self.dir, env))
         argv = ["rclone", "cat", f"bench:{BUCKET}/{ds.name}"] + (RCLONE_TUNED if tuned else [])
         self._into_pipe(ds, [argv], env_c, sample, ordered=False)
 

@@ -21,6 +21,18 @@ class Contender:
         return self.tool if self.tool == "trainfeed" else f"{self.tool} ({self.variant})"
 
 
+def rclone_env(config_dir, endpoint_env):
+    """rclone's remote "bench:" from the environment (an empty config file in config_dir), so no
+    secret is written to disk."""
+    return {"RCLONE_CONFIG": os.path.join(config_dir, "rclone.conf"),
+            "RCLONE_CONFIG_BENCH_TYPE": "s3", "RCLONE_CONFIG_BENCH_PROVIDER": "Other",
+            "RCLONE_CONFIG_BENCH_ENDPOINT": endpoint_env["AWS_ENDPOINT_URL"],
+            "RCLONE_CONFIG_BENCH_ACCESS_KEY_ID": endpoint_env["AWS_ACCESS_KEY_ID"],
+            "RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY": endpoint_env["AWS_SECRET_ACCESS_KEY"],
+            "RCLONE_CONFIG_BENCH_REGION": endpoint_env["AWS_DEFAULT_REGION"],
+            "RCLONE_CONFIG_BENCH_FORCE_PATH_STYLE": "true"}
+
+
 def base_env(endpoint_env):
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("AWS_", "RCLONE_")) and k not in ("http_proxy", "https_proxy")}
@@ -69,14 +81,7 @@ class DownloadTools:
             return [AWS, "--endpoint-url", endpoint, "s3", "cp", "--recursive",
                     "--only-show-errors", "--no-progress", src, dst], env
         if contender.tool == "rclone":
-            env.update({"RCLONE_CONFIG": os.path.join(self.dir, "rclone.conf"),
-                        "RCLONE_CONFIG_BENCH_TYPE": "s3", "RCLONE_CONFIG_BENCH_PROVIDER": "Other",
-                        "RCLONE_CONFIG_BENCH_ENDPOINT": endpoint,
-                        "RCLONE_CONFIG_BENCH_ACCESS_KEY_ID": endpoint_env["AWS_ACCESS_KEY_ID"],
-                        "RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY":
-                            endpoint_env["AWS_SECRET_ACCESS_KEY"],
-                        "RCLONE_CONFIG_BENCH_REGION": endpoint_env["AWS_DEFAULT_REGION"],
-                        "RCLONE_CONFIG_BENCH_FORCE_PATH_STYLE": "true"})
+            env.update(rclone_env(self.dir, endpoint_env))
             argv = ["rclone", "copy", "-q", f"bench:{BUCKET}/{dataset.name}", dst]
             if contender.variant == "tuned":
                 argv += ["--transfers", "32", "--checkers", "32", "--multi-thread-streams", "8",

@@ -8,6 +8,7 @@
 #include "dataset/local_names.h"
 #include "dataset/manifest.h"
 #include "dataset/sharding.h"
+#include "store/whole_object.h"
 
 namespace trainfeed {
 
@@ -15,20 +16,6 @@ namespace {
 
 // Manifests are read whole; a billion-entry manifest is not a training channel.
 constexpr uint64_t kMaxManifestBytes = 1ull << 30;
-
-class StringSink final : public ByteSink {
- public:
-  explicit StringSink(uint64_t max) : max_(max) {}
-  Status Append(const char* data, size_t size) override {
-    if (text.size() + size > max_) return InvalidArgumentError("larger than " + std::to_string(max_) + " bytes");
-    text.append(data, size);
-    return OkStatus();
-  }
-  std::string text;
-
- private:
-  uint64_t max_;
-};
 
 HostShard ShardOf(const S3DataSourceSpec& s3, const HostIdentity& hosts) {
   return HostShard{hosts.index(), hosts.hosts.size(), s3.distribution == "ShardedByS3Key"};
@@ -95,10 +82,9 @@ ObjectInfo UnknownObject(const std::string& key) {
 }  // namespace
 
 Result<std::string> ReadSmallObject(ObjectStore& store, const StoreUri& uri, uint64_t max_bytes) {
-  StringSink sink(max_bytes);
-  Result<GetResult> got = store.Get({uri.ref(), std::nullopt, ""}, sink);
-  if (!got.ok()) return got.status().WithContext("read " + uri.ToString());
-  return std::move(sink.text);
+  Result<std::string> text = GetWholeObject(store, {uri.ref(), std::nullopt, ""}, max_bytes);
+  if (!text.ok()) return text.status().WithContext("read " + uri.ToString());
+  return text;
 }
 
 Result<ChannelReport> DownloadFileChannel(const ChannelSpec& channel, const std::string& dir,

@@ -11,6 +11,7 @@
 #include "pack/pack_index.h"
 #include "pack/parallel.h"
 #include "pack/shard_writer.h"
+#include "store/whole_object.h"
 
 namespace trainfeed {
 
@@ -21,18 +22,6 @@ constexpr uint64_t kSmallMember = 1ull << 20;
 // Small members fetched ahead per shard: enough to hide a request's latency behind the writing
 // of the ones before it, and what the shards-at-once divisor of `concurrency` is.
 constexpr size_t kReadAhead = 8;
-
-class StringAppendSink final : public ByteSink {
- public:
-  explicit StringAppendSink(std::string& out) : out_(out) {}
-  Status Append(const char* data, size_t size) override {
-    out_.append(data, size);
-    return OkStatus();
-  }
-
- private:
-  std::string& out_;
-};
 
 class ForwardSink final : public ByteSink {
  public:
@@ -48,13 +37,9 @@ class ForwardSink final : public ByteSink {
 };
 
 Result<std::string> GetSmall(ObjectStore& store, const ObjectRef& ref) {
-  std::string body;
-  StringAppendSink sink(body);
   GetRequest request;
   request.object = ref;
-  TF_ASSIGN_OR_RETURN(GetResult r, store.Get(request, sink));
-  (void)r;
-  return body;
+  return GetWholeObject(store, request);
 }
 
 // Whether `name` (relative to the destination prefix) is "shard-NNNNNN<rest>"; sets the number.
@@ -323,11 +308,7 @@ class Packer {
           request.if_match = m.etag;
           ObjectStore* store = &src_;
           ahead.emplace_back(next_fetch, pool_.Submit<Result<std::string>>([store, request] {
-            std::string body;
-            StringAppendSink sink(body);
-            Result<GetResult> r = store->Get(request, sink);
-            if (!r.ok()) return Result<std::string>(r.status());
-            return Result<std::string>(std::move(body));
+            return GetWholeObject(*store, request);
           }));
         }
         ++next_fetch;

@@ -13,22 +13,11 @@
 #include "pack/packer.h"
 #include "pack/parallel.h"
 #include "pack/shard_writer.h"
+#include "store/whole_object.h"
 
 namespace trainfeed {
 
 namespace {
-
-class StringAppendSink final : public ByteSink {
- public:
-  explicit StringAppendSink(std::string& out) : out_(out) {}
-  Status Append(const char* data, size_t size) override {
-    out_.append(data, size);
-    return OkStatus();
-  }
-
- private:
-  std::string& out_;
-};
 
 class CrcSink final : public ByteSink {
  public:
@@ -180,13 +169,9 @@ class ShardCheckSink final : public ByteSink {
 };
 
 Result<std::string> GetText(ObjectStore& store, const ObjectRef& ref) {
-  std::string body;
-  StringAppendSink sink(body);
   GetRequest request;
   request.object = ref;
-  TF_ASSIGN_OR_RETURN(GetResult r, store.Get(request, sink));
-  (void)r;
-  return body;
+  return GetWholeObject(store, request);
 }
 
 Status RunVerify(ObjectStore& src, const StoreUri& source, ObjectStore& dst,
