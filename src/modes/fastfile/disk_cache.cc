@@ -118,6 +118,19 @@ bool ParseHex(std::string_view s, uint64_t* out) {
   return true;
 }
 
+// Moves past the first `done` bytes of the vector (a short preadv/writev).
+void SkipIovec(iovec*& iov, int& count, size_t done) {
+  while (count > 0 && done >= iov->iov_len) {
+    done -= iov->iov_len;
+    ++iov;
+    --count;
+  }
+  if (count > 0) {
+    iov->iov_base = static_cast<char*>(iov->iov_base) + done;
+    iov->iov_len -= done;
+  }
+}
+
 // Reads until `iov` is full or the file ends. Returns the bytes read, or -1 with errno.
 ssize_t PreadvFull(int fd, iovec* iov, int count) {
   ssize_t total = 0;
@@ -129,16 +142,7 @@ ssize_t PreadvFull(int fd, iovec* iov, int count) {
     if (n == 0) break;
     total += n;
     offset += n;
-    size_t left = static_cast<size_t>(n);
-    while (count > 0 && left >= iov->iov_len) {
-      left -= iov->iov_len;
-      ++iov;
-      --count;
-    }
-    if (count > 0) {
-      iov->iov_base = static_cast<char*>(iov->iov_base) + left;
-      iov->iov_len -= left;
-    }
+    SkipIovec(iov, count, static_cast<size_t>(n));
   }
   return total;
 }
@@ -148,16 +152,7 @@ bool WritevFull(int fd, iovec* iov, int count) {
     ssize_t n = ::writev(fd, iov, count);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return false;
-    size_t left = static_cast<size_t>(n);
-    while (count > 0 && left >= iov->iov_len) {
-      left -= iov->iov_len;
-      ++iov;
-      --count;
-    }
-    if (count > 0) {
-      iov->iov_base = static_cast<char*>(iov->iov_base) + left;
-      iov->iov_len -= left;
-    }
+    SkipIovec(iov, count, static_cast<size_t>(n));
   }
   return true;
 }
