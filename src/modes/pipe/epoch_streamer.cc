@@ -83,7 +83,7 @@ EpochStreamer::EpochStreamer(const PipeItems& items, StreamOptions options, Pref
 Status EpochStreamer::WritePiece(const Piece& piece, ByteSink& out) {
   const PipeItem& item = items_.items[piece.item];
   if (item.is_text || !options_.gzip) {
-    if (!options_.recordio) return out.Append(piece.data.get(), piece.size);
+    if (!options_.recordio) return out.Append(piece.data, piece.size);
     return WriteRecordIO(piece.bytes(), out, items_.Describe(item));
   }
   // Gzip: each object inflated on its own, pieces fed in order; RecordIO frames the whole result.
@@ -96,7 +96,7 @@ Status EpochStreamer::WritePiece(const Piece& piece, ByteSink& out) {
     gunzip_ = std::make_unique<GunzipSink>(options_.recordio ? *payload_ : out, items_.Describe(item));
   }
   auto& gunzip = static_cast<GunzipSink&>(*gunzip_);
-  TF_RETURN_IF_ERROR(gunzip.Append(piece.data.get(), piece.size));
+  TF_RETURN_IF_ERROR(gunzip.Append(piece.data, piece.size));
   if (!piece.last) return OkStatus();
   TF_RETURN_IF_ERROR(gunzip.Finish());
   Status s;

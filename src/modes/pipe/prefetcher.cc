@@ -59,6 +59,8 @@ Prefetcher::Prefetcher(const PipeItems& items, PrefetchOptions options)
   // A part must fit in the budget, or it could never be planned.
   options_.part_bytes = std::clamp<uint64_t>(options_.part_bytes, 1, options_.budget_bytes);
   gen_epoch_ = options_.first_epoch;
+  // Virtual until written: glibc maps an allocation this large on its own, untouched.
+  ring_ = std::make_unique_for_overwrite<char[]>(options_.budget_bytes);
 }
 
 Prefetcher::~Prefetcher() { Stop(); }
@@ -156,14 +158,11 @@ bool Prefetcher::PlanNext(std::unique_lock<std::mutex>& lock) {
     p.last = true;
     state->done = true;
   } else {
-    if (held_ > 0 && held_ + size > options_.budget_bytes) return false;  // wait for Release
-    held_ += size;
-    peak_held_ = std::max(peak_held_, held_);
-    p.reserved = size;
+    p.data = ReserveRing(size, &p.reserved);
+    if (p.data == nullptr) return false;  // wait for Release
     p.size = size;
-    p.data = std::make_unique_for_overwrite<char[]>(std::max<uint64_t>(size, 1));
     if (item.is_text) {
-      std::memcpy(p.data.get(), item.text.data() + gen_offset_, size);
+      std::memcpy(p.data, item.text.data() + gen_offset_, size);
       state->done = true;
     } else if (size == 0) {
       state->done = true;  // an empty object: nothing to GET
@@ -189,7 +188,7 @@ bool Prefetcher::PlanNext(std::unique_lock<std::mutex>& lock) {
 void Prefetcher::Fetch(const Task& task) {
   PieceState* state = task.piece;
   const PipeItem& item = items_.items[state->piece.item];
-  char* dest = state->piece.data.get() + (task.item_offset - state->piece.offset);
+  char* dest = state->piece.data + (task.item_offset - state->piece.offset);
   SliceSink sink(dest, task.size, stopping_, state->abandoned);
   GetRequest request;
   request.object = item.object;
@@ -238,7 +237,7 @@ Result<Piece> Prefetcher::Next() {
       pieces_.pop_front();
       if (pieces_.size() + 1 >= kMaxPiecesAhead) work_cv_.notify_all();
       if (state->abandoned.load()) {
-        held_ -= state->piece.reserved;
+        ReleaseRing(state->piece.reserved);
         work_cv_.notify_all();
         continue;
       }
@@ -255,10 +254,27 @@ void Prefetcher::Release(const Piece& piece) {
   if (piece.reserved == 0) return;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    held_ -= piece.reserved;
+    ReleaseRing(piece.reserved);
   }
   work_cv_.notify_all();
 }
+
+char* Prefetcher::ReserveRing(uint64_t size, uint64_t* reserved) {
+  const uint64_t capacity = options_.budget_bytes;
+  // Empty: start over at the ring's start, so any piece up to the budget fits.
+  if (held_ == 0) ring_head_ = 0;
+  // The piece must be contiguous: a tail too short is skipped.
+  const uint64_t skip = ring_head_ + size > capacity ? capacity - ring_head_ : 0;
+  if (held_ + skip + size > capacity) return nullptr;
+  char* data = ring_.get() + (ring_head_ + skip) % capacity;
+  ring_head_ = (ring_head_ + skip + size) % capacity;
+  held_ += skip + size;
+  peak_held_ = std::max(peak_held_, held_);
+  *reserved = skip + size;
+  return data;
+}
+
+void Prefetcher::ReleaseRing(uint64_t reserved) { held_ -= reserved; }
 
 void Prefetcher::SkipRestOfEpoch(uint64_t epoch) {
   std::lock_guard<std::mutex> lock(mu_);
