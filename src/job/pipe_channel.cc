@@ -4,6 +4,7 @@
 #include <mutex>
 #include <vector>
 
+#include "dataset/local_names.h"
 #include "dataset/manifest.h"
 #include "dataset/recordio.h"
 #include "job/channels.h"
@@ -43,6 +44,42 @@ PipeItem ObjectItem(uint32_t store, ObjectRef object) {
   item.object = std::move(object);
   return item;
 }
+
+// A prefix's listing, a page of items at a time, folder markers left out.
+class PrefixPager {
+ public:
+  PrefixPager(ObjectStore& store, const StoreUri& uri, uint32_t store_index)
+      : store_(&store), store_index_(store_index) {
+    request_.bucket = uri.bucket;
+    request_.prefix = uri.key;
+    // A short first page: the first byte waits for it, not for a full 1,000 keys.
+    request_.max_keys = kFirstPageKeys;
+  }
+  bool done() const { return done_; }
+  Result<std::vector<PipeItem>> Next() {
+    TF_ASSIGN_OR_RETURN(ListPage page, store_->List(request_));
+    std::vector<PipeItem> items;
+    items.reserve(page.objects.size());
+    for (ObjectInfo& info : page.objects) {
+      if (IsFolderMarker(info.key)) continue;
+      PipeItem item = ObjectItem(store_index_, {request_.bucket, std::move(info.key)});
+      item.size = info.size;
+      item.etag = std::move(info.etag);
+      items.push_back(std::move(item));
+    }
+    request_.continuation_token = page.next_continuation_token;
+    request_.max_keys = 1000;
+    done_ = request_.continuation_token.empty();
+    return items;
+  }
+
+ private:
+  static constexpr int kFirstPageKeys = 32;
+  ObjectStore* store_;
+  uint32_t store_index_;
+  ListRequest request_;
+  bool done_ = false;
+};
 
 // Sizes and ETags of manifest-named objects, `concurrency` HEADs at a time. The first failure
 // (a missing object, no permission) ends it and is returned.
@@ -92,32 +129,46 @@ PipeChannelConfig PipeConfigForChannel(const ChannelSpec& channel) {
   return config;
 }
 
-Result<PipeItems> LoadPipeItems(const PipeChannelConfig& config, const StoreOpenOptions& options) {
+Result<std::unique_ptr<PipeItems>> LoadPipeItems(const PipeChannelConfig& config,
+                                                 const StoreOpenOptions& options) {
   const std::string where = "channel '" + config.name + "'";
   const S3DataSourceSpec& source = config.source;
   Result<StoreUri> parsed = ParseStoreUri(source.s3_uri);
   if (!parsed.ok()) return parsed.status().WithContext(where);
   const StoreUri& uri = *parsed;
-  PipeItems items;
+  auto loaded = std::make_unique<PipeItems>();
+  PipeItems& items = *loaded;
   StoreSet stores(items, options);
   Result<uint32_t> main_store = stores.For(uri);
   if (!main_store.ok()) return main_store.status().WithContext(where);
   ObjectStore& store = *items.stores[*main_store];
 
   if (source.s3_data_type.empty() || source.s3_data_type == "S3Prefix") {
-    Result<std::vector<ObjectInfo>> listed = ListPrefix(store, uri);
-    if (!listed.ok()) return listed.status().WithContext(where);
-    if (listed->empty()) return NotFoundError(where + ": no objects under " + uri.ToString());
-    items.items.reserve(listed->size());
-    items.unit_begin.reserve(listed->size() + 1);
-    for (ObjectInfo& info : *listed) {
-      PipeItem item = ObjectItem(*main_store, {uri.bucket, std::move(info.key)});
-      item.size = info.size;
-      item.etag = std::move(info.etag);
-      items.items.push_back(std::move(item));
-      items.unit_begin.push_back(items.items.size());
+    // The first page is listed here, so an empty prefix or a missing bucket fails the channel
+    // before any FIFO exists; the rest streams in (or is waited for, when shuffled).
+    PrefixPager pager(store, uri, *main_store);
+    while (items.items.empty() && !pager.done()) {  // pages of folder markers hold nothing
+      Result<std::vector<PipeItem>> page = pager.Next();
+      if (!page.ok()) return page.status().WithContext(where);
+      for (PipeItem& item : *page) items.items.push_back(std::move(item));
     }
-    return items;
+    if (items.items.empty()) return NotFoundError(where + ": no objects under " + uri.ToString());
+    if (!pager.done()) {
+      items.StreamListing([pager = std::move(pager), where](const auto& add_page,
+                                                           const std::atomic<bool>& stop) mutable {
+        while (!pager.done() && !stop.load()) {
+          Result<std::vector<PipeItem>> page = pager.Next();
+          if (!page.ok()) return page.status().WithContext(where);
+          add_page(std::move(*page));
+        }
+        return OkStatus();
+      });
+      if (config.shuffle_seed) {
+        items.WaitListed();
+        if (Status s = items.listing_status(); !s.ok()) return s;
+      }
+    }
+    return loaded;
   }
 
   Result<std::string> text = ReadSmallObject(store, uri, kMaxManifestBytes);
@@ -172,7 +223,7 @@ Result<PipeItems> LoadPipeItems(const PipeChannelConfig& config, const StoreOpen
                                 "' is not one of S3Prefix|ManifestFile|AugmentedManifestFile");
   }
   if (Status s = HeadAll(items, config.concurrency); !s.ok()) return s.WithContext(where);
-  return items;
+  return loaded;
 }
 
 Result<FifoChannelOptions> FifoOptionsFor(const PipeChannelConfig& config, const PipeItems& items,
@@ -195,6 +246,11 @@ Result<FifoChannelOptions> FifoOptionsFor(const PipeChannelConfig& config, const
                                config.source.distribution == "ShardedByS3Key"};
   o.prefetch.first_epoch = config.first_epoch;
   o.prefetch.epoch_count = config.epochs;
+  // A listing still streaming in has at least this host's first item when the pages so far
+  // cover its index; otherwise only the whole listing can tell.
+  if (o.prefetch.shard.sharded && o.prefetch.shard.host_index >= items.unit_count()) {
+    items.WaitListed();
+  }
   if (o.prefetch.shard.sharded && o.prefetch.shard.host_index >= items.unit_count()) {
     return NotFoundError("channel '" + config.name + "': this host (" + hosts.current_host +
                          ") gets none of the " + std::to_string(items.unit_count()) +
@@ -210,10 +266,10 @@ PipeChannelStream::PipeChannelStream(PipeChannelConfig config, std::string dir,
 PipeChannelStream::~PipeChannelStream() { (void)Stop(); }
 
 Status PipeChannelStream::Start(const StoreOpenOptions& store, const HostIdentity& hosts) {
-  Result<PipeItems> items = LoadPipeItems(config_, store);
+  Result<std::unique_ptr<PipeItems>> items = LoadPipeItems(config_, store);
   if (!items.ok()) return items.status();
   items_ = std::move(*items);
-  Result<FifoChannelOptions> options = FifoOptionsFor(config_, items_, hosts, dir_);
+  Result<FifoChannelOptions> options = FifoOptionsFor(config_, *items_, hosts, dir_);
   if (!options.ok()) return options.status();
   if (Status s = PrepareFifos(dir_, config_.name, config_.first_epoch); !s.ok()) {
     return s.WithContext("channel '" + config_.name + "'");
@@ -223,7 +279,7 @@ Status PipeChannelStream::Start(const StoreOpenOptions& store, const HostIdentit
     log_("channel '" + config_.name + "': " + line);
   };
   thread_ = std::thread([this, o = std::move(*options)] {
-    Status s = RunFifoChannel(items_, o);
+    Status s = RunFifoChannel(*items_, o);
     if (!s.ok() && !(s.code() == ErrorCode::kCancelled && cancel_.load())) {
       error_ = s;
       failed_.store(true);

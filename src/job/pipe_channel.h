@@ -1,9 +1,10 @@
 // Pipe-mode channels (contract §3.4): the glue between a channel's description (a job spec's
 // channel, or `trainfeed pipe` flags) and the streaming engine in modes/pipe.
 //
-// LoadPipeItems reads what the channel holds, once, before any FIFO is offered: the S3Prefix
-// listing, or the (augmented) manifest plus a HEAD of every object it names (their sizes and ETags
-// let the prefetcher plan ranged parts and pin versions). PipeChannelStream runs one channel for
+// LoadPipeItems reads what the channel holds before any FIFO is offered: the S3Prefix listing (its
+// first page; the rest streams in while the channel runs, unless shuffled), or the (augmented)
+// manifest plus a HEAD of every object it names (their sizes and ETags let the prefetcher plan
+// ranged parts and pin versions). PipeChannelStream runs one channel for
 // `trainfeed train` on a thread of the runner, not a child process as FastFile does: the engine
 // needs no signal handling or clean process of its own, shares the listing already in memory, and
 // stops within milliseconds of a flag, so the runner can end it whenever the command ends.
@@ -42,8 +43,10 @@ PipeChannelConfig PipeConfigForChannel(const ChannelSpec& channel);
 
 // Everything the channel streams, with its stores open. NotFound (naming the channel and URI) for
 // an empty channel or a missing bucket or object; InvalidArgument for a bad manifest line.
-// `concurrency` HEADs run at once for manifests.
-Result<PipeItems> LoadPipeItems(const PipeChannelConfig& config, const StoreOpenOptions& store);
+// `concurrency` HEADs run at once for manifests. A listing failing after its first page fails
+// the epoch at that position (a streamed listing's pages come while the channel runs).
+Result<std::unique_ptr<PipeItems>> LoadPipeItems(const PipeChannelConfig& config,
+                                                 const StoreOpenOptions& store);
 
 // The engine's options for this host. NotFound when ShardedByS3Key leaves this host nothing.
 Result<FifoChannelOptions> FifoOptionsFor(const PipeChannelConfig& config, const PipeItems& items,
@@ -75,7 +78,7 @@ class PipeChannelStream {
   PipeChannelConfig config_;
   std::string dir_;
   std::function<void(const std::string&)> log_;
-  PipeItems items_;
+  std::unique_ptr<PipeItems> items_;
   std::atomic<bool> cancel_{false};
   std::atomic<bool> failed_{false};
   Status error_;  // written by the thread before failed_ turns true

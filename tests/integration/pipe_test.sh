@@ -267,6 +267,36 @@ diff "$WORK/p1.want" "$WORK/c1.got" || fail "channel one"
 { expected "$data" 5 0 0 1; expected "$data" 5 1 0 1; } | diff - "$WORK/c2.got" || fail "channel two"
 no_fifos "$out" || fail "FIFOs left after the concurrent channels"
 
+note "2,500 objects, unshuffled: the listing streams in page by page while 2 sharded hosts read"
+many=$WORK/many
+"$PY" - "$many" <<'PY'
+import os, sys
+root = sys.argv[1]
+for i in range(2500):
+    d = os.path.join(root, f"d{i % 7}")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, f"o{i:05d}"), "w") as f:
+        f.write(f"object {i}\n" * (1 + i % 5))
+PY
+"$TF" -q upload "$many" "s3://$bucket/many/" || fail "upload 2,500 objects"
+for h in 1 2; do
+  "$TF" pipe "s3://$bucket/many/" "$WORK/m$h" --channel train --epochs 2 \
+    --distribution ShardedByS3Key --hosts algo-1,algo-2 --current-host "algo-$h" \
+    2>"$WORK/m$h.log" &
+  PIDS+=($!)
+  "$PY" "$WORK/py_reader.py" "$WORK/m$h" train 2 >"$WORK/m$h.got" &
+  PIDS+=($!)
+done
+for p in "${PIDS[@]}"; do wait "$p" || fail "a streamed-listing pipe or its reader failed: $(cat "$WORK"/m*.log)"; done
+PIDS=()
+for h in 1 2; do
+  { expected "$many" none 0 $((h - 1)) 2; expected "$many" none 1 $((h - 1)) 2; } >"$WORK/m$h.want"
+  diff "$WORK/m$h.want" "$WORK/m$h.got" || fail "host algo-$h: not its shard of the listing, in order"
+  grep -q "listing; the first" "$WORK/m$h.log" ||
+    { cat "$WORK/m$h.log"; fail "the listing did not stream: the first FIFO waited for all pages"; }
+  grep -q "epoch 1: 1250 objects" "$WORK/m$h.log" || { cat "$WORK/m$h.log"; fail "host algo-$h: want 1250 objects"; }
+done
+
 note "unlimited epochs stop cleanly on SIGTERM, FIFOs removed"
 "$TF" -q pipe "s3://$bucket/data/" "$out" --channel forever 2>"$WORK/f.log" &
 tfpid=$!

@@ -22,6 +22,7 @@ class StringPipeWriter final : public PipeWriter {
                             std::chrono::microseconds delay_per_append = {})
       : close_after_(close_after), delay_(delay_per_append) {}
   Status Append(const char* data, size_t size) override {
+    if (on_append) on_append();
     if (delay_.count() > 0) std::this_thread::sleep_for(delay_);
     if (close_after_ && bytes.size() + size > *close_after_) {
       bytes.append(data, *close_after_ - bytes.size());
@@ -35,6 +36,7 @@ class StringPipeWriter final : public PipeWriter {
   double blocked_seconds() const override { return 0; }
   uint64_t bytes_written() const override { return bytes.size(); }
   std::string bytes;
+  std::function<void()> on_append;
 
  private:
   std::optional<uint64_t> close_after_;
@@ -65,17 +67,50 @@ class EpochStreamerTest : public ::testing::Test {
     items_.stores.push_back(std::move(store));
   }
 
-  // Adds an object (and a unit streaming it) with the given body.
-  void AddObject(const std::string& key, const std::string& body) {
-    ASSERT_TRUE(fake_->Put({"b", key}, body).ok());
+  // Stores an object; returns its item, as a listing describes it.
+  PipeItem PutObject(const std::string& key, const std::string& body) {
+    EXPECT_TRUE(fake_->Put({"b", key}, body).ok());
     PipeItem item;
     item.object = {"b", key};
     item.size = body.size();
     Result<ObjectInfo> info = fake_->Head({"b", key});
-    ASSERT_TRUE(info.ok());
-    item.etag = info->etag;
-    items_.AddUnit({item});
+    EXPECT_TRUE(info.ok());
+    if (info.ok()) item.etag = info->etag;
     bodies_.push_back(body);
+    return item;
+  }
+
+  // Adds an object (and a unit streaming it) with the given body.
+  void AddObject(const std::string& key, const std::string& body) {
+    items_.AddUnit({PutObject(key, body)});
+  }
+
+  // Objects whose listing streams in, `per_page` at a time, on the listing's thread. After the
+  // first page the listing waits (up to 10 s) for `resume` to turn true, if one is given; it
+  // fails after `fail_after_pages` pages, if set.
+  void StreamObjects(int count, int per_page, std::atomic<bool>* resume = nullptr,
+                     std::optional<int> fail_after_pages = std::nullopt) {
+    std::vector<std::vector<PipeItem>> pages;
+    for (int i = 0; i < count; ++i) {
+      if (i % per_page == 0) pages.emplace_back();
+      pages.back().push_back(
+          PutObject("s" + std::to_string(100 + i), FakeObjectStore::RampBytes(i, 0, 3000 + 7 * i)));
+    }
+    items_.items.push_back(std::move(pages[0][0]));  // the first item is listed before streaming
+    pages[0].erase(pages[0].begin());
+    items_.StreamListing([pages = std::move(pages), resume, fail_after_pages](
+                             const auto& add_page, const std::atomic<bool>& stop) mutable {
+      for (size_t n = 0; n < pages.size() && !stop.load(); ++n) {
+        if (fail_after_pages && static_cast<int>(n) == *fail_after_pages) {
+          return UnavailableError("list s3://b/: 503 Slow Down");
+        }
+        add_page(std::move(pages[n]));
+        for (int waited = 0; n == 0 && resume && !resume->load() && waited < 10'000; ++waited) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
+      }
+      return OkStatus();
+    });
   }
 
   void AddRamps(int count, uint64_t size_step, uint64_t base = 1000) {
@@ -333,6 +368,107 @@ TEST_F(EpochStreamerTest, FailedGetEndsTheEpochAtItsPosition) {
   std::string before;
   for (int i = 0; i < 5; ++i) before += bodies_[i];
   EXPECT_TRUE(out.bytes == before);
+}
+
+TEST_F(EpochStreamerTest, StreamsAListingWhilePagesStillArrive) {
+  std::atomic<bool> first_bytes_written{false};
+  StreamObjects(40, 8, &first_bytes_written);
+  EXPECT_FALSE(items_.listing_done());
+  PrefetchOptions p;
+  p.concurrency = 4;
+  EpochStreamer streamer(items_, {}, p);
+  streamer.Start();
+  for (uint64_t epoch = 0; epoch < 2; ++epoch) {
+    StringPipeWriter out;
+    bool written_while_listing = false;
+    out.on_append = [&] {
+      if (!first_bytes_written.exchange(true)) written_while_listing = !items_.listing_done();
+    };
+    Result<EpochStats> stats = streamer.StreamEpoch(epoch, out);
+    ASSERT_TRUE(stats.ok()) << stats.status().ToString();
+    if (epoch == 0) EXPECT_TRUE(written_while_listing) << "the first byte waited for the listing";
+    ASSERT_TRUE(items_.listing_done());
+    EXPECT_EQ(stats->items, 40u);
+    std::string all;
+    for (const std::string& body : bodies_) all += body;
+    EXPECT_TRUE(out.bytes == all) << "epoch " << epoch << " is not the listing in order";
+  }
+}
+
+TEST_F(EpochStreamerTest, ShardedHostFollowsAStreamingListing) {
+  StreamObjects(31, 4);
+  PrefetchOptions p;
+  p.shard = {1, 3, true};
+  EpochStreamer streamer(items_, {}, p);
+  streamer.Start();
+  StringPipeWriter out;
+  Result<EpochStats> stats = streamer.StreamEpoch(0, out);
+  ASSERT_TRUE(stats.ok()) << stats.status().ToString();
+  EXPECT_EQ(stats->items, 10u);  // positions 1, 4, ..., 28
+  EXPECT_TRUE(out.bytes == Expected(p, 0));
+}
+
+TEST_F(EpochStreamerTest, ShuffledEpochWaitsForTheWholeListing) {
+  StreamObjects(30, 5);
+  PrefetchOptions p;
+  p.seed = 11;
+  EpochStreamer streamer(items_, {}, p);
+  streamer.Start();
+  StringPipeWriter out;
+  ASSERT_TRUE(streamer.StreamEpoch(0, out).ok());
+  EXPECT_EQ(items_.items.size(), 30u);
+  EXPECT_TRUE(out.bytes == Expected(p, 0));  // a permutation of all 30
+}
+
+TEST_F(EpochStreamerTest, ListingFailureEndsTheEpochWhereItsPagesStop) {
+  StreamObjects(20, 5, nullptr, 2);  // pages 0 and 1 arrive: 10 items, then 503
+  EpochStreamer streamer(items_, {}, {});
+  streamer.Start();
+  StringPipeWriter out;
+  Result<EpochStats> stats = streamer.StreamEpoch(0, out);
+  ASSERT_FALSE(stats.ok());
+  EXPECT_EQ(stats.status().code(), ErrorCode::kUnavailable);
+  EXPECT_NE(stats.status().message().find("Slow Down"), std::string::npos);
+  std::string listed;
+  for (int i = 0; i < 10; ++i) listed += bodies_[i];
+  EXPECT_TRUE(out.bytes == listed);
+}
+
+TEST(ListingOrderItemTest, MatchesTheMaterialisedOrderOfEveryHost) {
+  for (uint64_t hosts = 1; hosts <= 4; ++hosts) {
+    for (uint64_t h = 0; h < hosts; ++h) {
+      HostShard shard{h, hosts, hosts > 1};
+      std::vector<uint64_t> order = ItemsForHost(23, std::nullopt, 5, shard);
+      for (uint64_t k = 0; k < order.size(); ++k) {
+        EXPECT_EQ(ListingOrderItem(k, shard), order[k]) << hosts << " hosts, host " << h;
+      }
+      EXPECT_GE(ListingOrderItem(order.size(), shard), 23u);  // past the end once all are listed
+    }
+  }
+}
+
+TEST(ItemListTest, KeepsAddressesAcrossSegmentsAndReadsWhileGrowing) {
+  ItemList list;
+  const size_t n = 5000;  // several segments: 1024, 2048, ...
+  std::atomic<bool> bad{false};
+  std::thread reader([&] {
+    // Whatever is published is complete and in place.
+    while (list.size() < n) {
+      size_t seen = list.size();
+      if (seen > 0 && list[seen - 1].size != seen - 1) bad.store(true);
+    }
+  });
+  for (size_t i = 0; i < n; ++i) {
+    PipeItem item;
+    item.size = i;
+    item.object.key = "k" + std::to_string(i);
+    list.push_back(std::move(item));
+  }
+  reader.join();
+  EXPECT_FALSE(bad.load());
+  const PipeItem* first = &list[0];
+  for (size_t i = 0; i < n; ++i) ASSERT_EQ(list[i].object.key, "k" + std::to_string(i));
+  EXPECT_EQ(first, &list[0]);
 }
 
 TEST(DescribeEpochTest, NamesTheVerdict) {

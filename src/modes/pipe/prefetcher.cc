@@ -66,10 +66,17 @@ Prefetcher::Prefetcher(const PipeItems& items, PrefetchOptions options)
 Prefetcher::~Prefetcher() { Stop(); }
 
 void Prefetcher::Start() {
+  // A listing that streams in wakes workers waiting for its next page. Under mu_, so a planner
+  // that just found the page missing is already waiting when the notice comes.
+  items_.OnListingProgress([this] {
+    std::lock_guard<std::mutex> lock(mu_);
+    work_cv_.notify_all();
+  });
   for (int i = 0; i < options_.concurrency; ++i) workers_.emplace_back([this] { WorkerLoop(); });
 }
 
 void Prefetcher::Stop() {
+  items_.OnListingProgress({});
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_.store(true);
@@ -102,31 +109,63 @@ void Prefetcher::WorkerLoop() {
 }
 
 bool Prefetcher::PlanNext(std::unique_lock<std::mutex>& lock) {
-  if (gen_done_ || gen_computing_ || pieces_.size() >= kMaxPiecesAhead) return false;
+  if (gen_done_ || gen_computing_ || solo_ || pieces_.size() >= kMaxPiecesAhead) return false;
   if (!gen_have_order_) {
     if (options_.epoch_count && gen_epoch_ >= options_.first_epoch + *options_.epoch_count) {
       gen_done_ = true;
       return false;
     }
-    // A shuffled order of millions of items takes a while: not under the lock.
-    gen_computing_ = true;
-    uint64_t epoch = gen_epoch_;
-    lock.unlock();
-    std::vector<uint64_t> order = EpochItems(items_, options_.seed, epoch, options_.shard);
-    lock.lock();
-    gen_computing_ = false;
-    gen_order_ = std::move(order);
-    gen_have_order_ = true;
     gen_pos_ = 0;
     gen_offset_ = 0;
-    if (skip_epoch_ == gen_epoch_) gen_pos_ = gen_order_.size();
+    gen_order_.clear();
+    // A failed listing is followed as far as it got, then fails the epoch.
+    gen_streamed_ = !items_.listing_done() || !items_.listing_status().ok();
+    if (gen_streamed_) {
+      // A shuffled order covers the whole list: wait for the listing to end.
+      if (options_.seed && !items_.listing_done()) return false;
+    } else {
+      // A shuffled order of millions of items takes a while: not under the lock.
+      gen_computing_ = true;
+      uint64_t epoch = gen_epoch_;
+      lock.unlock();
+      std::vector<uint64_t> order = EpochItems(items_, options_.seed, epoch, options_.shard);
+      lock.lock();
+      gen_computing_ = false;
+      gen_order_ = std::move(order);
+    }
+    gen_have_order_ = true;
   }
   auto state = std::make_unique<PieceState>();
   Piece& p = state->piece;
   p.epoch = gen_epoch_;
-  if (gen_pos_ >= gen_order_.size()) {
+  // The item at gen_pos_ of the epoch's order; none at the epoch's end.
+  std::optional<uint64_t> next_item;
+  if (skip_epoch_ == gen_epoch_) {
+    // The reader ended it early: straight to the end marker.
+  } else if (!gen_streamed_) {
+    if (gen_pos_ < gen_order_.size()) next_item = gen_order_[gen_pos_];
+  } else {
+    const bool listed_all = items_.listing_done();  // before size(): then size() is final
+    const uint64_t index = ListingOrderItem(gen_pos_, options_.shard);
+    if (!options_.seed && index < items_.items.size()) {  // shuffled: only the failure is left
+      next_item = index;
+    } else if (!listed_all) {
+      return false;  // the listing's next page wakes the workers
+    } else if (Status listed = items_.listing_status(); !listed.ok()) {
+      // Delivered at its position, as a failed GET is; nothing is planned after it.
+      p.position = gen_pos_;
+      p.last = true;
+      p.status = std::move(listed);
+      state->done = true;
+      gen_done_ = true;
+      pieces_.push_back(std::move(state));
+      ready_cv_.notify_all();
+      return true;
+    }
+  }
+  if (!next_item) {
     p.end_of_epoch = true;
-    p.position = gen_order_.size();
+    p.position = gen_pos_;
     state->done = true;
     ++gen_epoch_;
     gen_have_order_ = false;
@@ -135,7 +174,7 @@ bool Prefetcher::PlanNext(std::unique_lock<std::mutex>& lock) {
     ready_cv_.notify_all();
     return true;
   }
-  const uint64_t index = gen_order_[gen_pos_];
+  const uint64_t index = *next_item;
   const PipeItem& item = items_.items[index];
   const uint64_t item_size = item.is_text ? item.text.size() : item.size;
   uint64_t size = options_.whole_items ? item_size
@@ -179,6 +218,12 @@ bool Prefetcher::PlanNext(std::unique_lock<std::mutex>& lock) {
     gen_offset_ = 0;
   }
   bool done = state->done;
+  // The stream's first GET runs alone while short: with 32 large GETs beside it on a busy
+  // server and two cores, the reader's first byte took 2-4x as long (60-130 ms against 30).
+  if (!first_planned_) {
+    first_planned_ = true;
+    if (!done && size <= kFirstPieceBytes) solo_ = state.get();
+  }
   pieces_.push_back(std::move(state));
   if (done) ready_cv_.notify_all();
   if (!tasks_.empty()) work_cv_.notify_one();
@@ -225,6 +270,10 @@ void Prefetcher::Complete(PieceState* state, Status status) {
   if (--state->tasks_left == 0) {
     state->done = true;
     ready_cv_.notify_all();
+    if (state == solo_) {
+      solo_ = nullptr;
+      work_cv_.notify_all();
+    }
   }
 }
 
@@ -293,11 +342,8 @@ void Prefetcher::SkipRestOfEpoch(uint64_t epoch) {
       ++it;
     }
   }
-  // The planner jumps to the epoch's end marker.
-  if (gen_epoch_ == epoch && gen_have_order_) {
-    gen_pos_ = gen_order_.size();
-    gen_offset_ = 0;
-  }
+  // The planner jumps to the epoch's end marker (PlanNext looks at skip_epoch_).
+  if (gen_epoch_ == epoch) gen_offset_ = 0;
   ready_cv_.notify_all();
 }
 

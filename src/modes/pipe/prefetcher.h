@@ -138,10 +138,15 @@ class Prefetcher {
   uint64_t gen_epoch_ = 0;
   std::vector<uint64_t> gen_order_;
   bool gen_have_order_ = false;
+  // The epoch follows a listing still streaming in: positions map to items by ListingOrderItem,
+  // and its end is known only once the listing is.
+  bool gen_streamed_ = false;
   bool gen_computing_ = false;  // a worker is computing gen_order_ outside the lock
   bool gen_done_ = false;       // a limited stream is fully planned
-  uint64_t gen_pos_ = 0;        // position in gen_order_
+  uint64_t gen_pos_ = 0;        // position in the epoch's order
   uint64_t gen_offset_ = 0;     // within the item at gen_pos_
+  bool first_planned_ = false;
+  PieceState* solo_ = nullptr;  // the stream's first piece, fetched before anything else
   std::optional<uint64_t> skip_epoch_;  // the reader ended it early: plan nothing more of it
 };
 
