@@ -81,20 +81,16 @@ class PrefixPager {
   bool done_ = false;
 };
 
-// Sizes and ETags of manifest-named objects, `concurrency` HEADs at a time. The first failure
-// (a missing object, no permission) ends it and is returned.
-Status HeadAll(PipeItems& items, int concurrency) {
-  std::vector<size_t> todo;
-  for (size_t i = 0; i < items.items.size(); ++i) {
-    if (!items.items[i].is_text) todo.push_back(i);
-  }
+// Sizes and ETags of `todo`'s objects, `concurrency` HEADs at a time. The first failure (a missing
+// object, no permission) ends it and is returned.
+Status HeadObjects(const PipeItems& items, const std::vector<PipeItem*>& todo, int concurrency) {
   std::atomic<size_t> next{0};
   std::atomic<bool> failed{false};
   std::mutex mu;
   Status first_error;  // Guarded by mu.
   auto work = [&] {
     for (size_t n; !failed.load() && (n = next.fetch_add(1)) < todo.size();) {
-      PipeItem& item = items.items[todo[n]];
+      PipeItem& item = *todo[n];
       Result<ObjectInfo> info = items.stores[item.store]->Head(item.object);
       if (!info.ok()) {
         std::lock_guard<std::mutex> lock(mu);
@@ -115,6 +111,54 @@ Status HeadAll(PipeItems& items, int concurrency) {
   for (size_t i = 0; i < count; ++i) threads.emplace_back(work);
   for (std::thread& t : threads) t.join();
   return first_error;
+}
+
+// Every object item of a fully loaded channel (an augmented manifest's -ref attributes).
+Status HeadAll(PipeItems& items, int concurrency) {
+  std::vector<PipeItem*> todo;
+  for (size_t i = 0; i < items.items.size(); ++i) {
+    if (!items.items[i].is_text) todo.push_back(&items.items[i]);
+  }
+  return HeadObjects(items, todo, concurrency);
+}
+
+// A shuffled order covers every item: such a channel starts once its listing is complete.
+Status WaitIfShuffled(const PipeItems& items, const PipeChannelConfig& config) {
+  if (!config.shuffle_seed) return OkStatus();
+  items.WaitListed();
+  return items.listing_status();
+}
+
+// ManifestFile entries, sized and pinned by HEADs in manifest order: the first batch before the
+// channel starts (so a manifest naming missing objects fails at once, before any FIFO), the rest
+// on the listing thread while the channel streams. The first byte of a manifest of a million
+// entries waits for 32 HEADs, not a million.
+Status AddHeadedEntries(PipeItems& items, std::vector<PipeItem> entries,
+                        const PipeChannelConfig& config, const std::string& where) {
+  constexpr size_t kFirstBatch = 32;
+  constexpr size_t kBatch = 1024;
+  auto head = [&items, concurrency = config.concurrency](std::vector<PipeItem>& all, size_t begin,
+                                                         size_t end) {
+    std::vector<PipeItem*> todo;
+    for (size_t i = begin; i < end; ++i) todo.push_back(&all[i]);
+    return HeadObjects(items, todo, concurrency);
+  };
+  const size_t first = std::min(entries.size(), kFirstBatch);
+  if (Status s = head(entries, 0, first); !s.ok()) return s.WithContext(where);
+  for (size_t i = 0; i < first; ++i) items.items.push_back(std::move(entries[i]));
+  if (first == entries.size()) return OkStatus();
+  items.StreamListing([entries = std::move(entries), first, head, where](
+                          const auto& add_page, const std::atomic<bool>& stop) mutable {
+    for (size_t begin = first; begin < entries.size() && !stop.load();) {
+      const size_t end = std::min(entries.size(), begin + kBatch);
+      if (Status s = head(entries, begin, end); !s.ok()) return s.WithContext(where);
+      add_page(std::vector<PipeItem>(std::make_move_iterator(entries.begin() + begin),
+                                     std::make_move_iterator(entries.begin() + end)));
+      begin = end;
+    }
+    return OkStatus();
+  });
+  return WaitIfShuffled(items, config);
 }
 
 }  // namespace
@@ -163,11 +207,8 @@ Result<std::unique_ptr<PipeItems>> LoadPipeItems(const PipeChannelConfig& config
         }
         return OkStatus();
       });
-      if (config.shuffle_seed) {
-        items.WaitListed();
-        if (Status s = items.listing_status(); !s.ok()) return s;
-      }
     }
+    if (Status s = WaitIfShuffled(items, config); !s.ok()) return s;
     return loaded;
   }
 
@@ -179,9 +220,15 @@ Result<std::unique_ptr<PipeItems>> LoadPipeItems(const PipeChannelConfig& config
     if (manifest->keys.empty()) return NotFoundError(where + ": the manifest lists no objects");
     Result<uint32_t> s = stores.For(manifest->prefix);
     if (!s.ok()) return s.status().WithContext(where);
+    std::vector<PipeItem> entries;
+    entries.reserve(manifest->keys.size());
     for (std::string& key : manifest->keys) {
-      items.AddUnit({ObjectItem(*s, {manifest->prefix.bucket, std::move(key)})});
+      entries.push_back(ObjectItem(*s, {manifest->prefix.bucket, std::move(key)}));
     }
+    if (Status added = AddHeadedEntries(items, std::move(entries), config, where); !added.ok()) {
+      return added;
+    }
+    return loaded;
   } else if (source.s3_data_type == "AugmentedManifestFile") {
     if (source.attribute_names.empty()) {
       return InvalidArgumentError(where + ": an AugmentedManifestFile needs AttributeNames");

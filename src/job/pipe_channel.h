@@ -1,10 +1,10 @@
 // Pipe-mode channels (contract §3.4): the glue between a channel's description (a job spec's
 // channel, or `trainfeed pipe` flags) and the streaming engine in modes/pipe.
 //
-// LoadPipeItems reads what the channel holds before any FIFO is offered: the S3Prefix listing (its
-// first page; the rest streams in while the channel runs, unless shuffled), or the (augmented)
-// manifest plus a HEAD of every object it names (their sizes and ETags let the prefetcher plan
-// ranged parts and pin versions). PipeChannelStream runs one channel for
+// LoadPipeItems reads what the channel holds before any FIFO is offered: the S3Prefix listing, or
+// the (augmented) manifest plus a HEAD of every object it names (their sizes and ETags let the
+// prefetcher plan ranged parts and pin versions). A prefix listing's later pages and a
+// ManifestFile's later HEADs stream in while the channel runs, unless it is shuffled. PipeChannelStream runs one channel for
 // `trainfeed train` on a thread of the runner, not a child process as FastFile does: the engine
 // needs no signal handling or clean process of its own, shares the listing already in memory, and
 // stops within milliseconds of a flag, so the runner can end it whenever the command ends.

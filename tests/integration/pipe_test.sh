@@ -297,6 +297,38 @@ for h in 1 2; do
   grep -q "epoch 1: 1250 objects" "$WORK/m$h.log" || { cat "$WORK/m$h.log"; fail "host algo-$h: want 1250 objects"; }
 done
 
+note "a manifest of 300 entries: its HEADs stream in behind the first 32, in manifest order"
+"$PY" - "$bucket" "$many" "$WORK/m300" <<'PY'
+import hashlib, json, sys
+bucket, root, out = sys.argv[1:4]
+keys = [f"d{i % 7}/o{i:05d}" for i in range(299, -1, -1)]  # reversed: not listing order
+json.dump([{"prefix": f"s3://{bucket}/many/"}] + keys, open(out + ".json", "w"))
+h = hashlib.sha256(); n = 0
+for k in keys:
+    b = open(f"{root}/{k}", "rb").read(); h.update(b); n += len(b)
+open(out + ".want", "w").write(f"epoch 0 bytes {n} sha256 {h.hexdigest()}\n")
+keys.insert(200, "d0/missing")
+json.dump([{"prefix": f"s3://{bucket}/many/"}] + keys, open(out + "-bad.json", "w"))
+PY
+aws_s3 s3 cp --quiet "$WORK/m300.json" "s3://$bucket/manifests/m300.json" || fail "upload manifest"
+aws_s3 s3 cp --quiet "$WORK/m300-bad.json" "s3://$bucket/manifests/m300-bad.json" || fail "upload manifest"
+"$TF" pipe "s3://$bucket/manifests/m300.json" "$WORK/mf" --channel mf --epochs 1 \
+  --data-type ManifestFile 2>"$WORK/mf.log" &
+tfpid=$!
+"$PY" "$WORK/py_reader.py" "$WORK/mf" mf 1 >"$WORK/mf.got" || fail "manifest reader"
+wait "$tfpid" || { cat "$WORK/mf.log"; fail "manifest pipe"; }
+diff "$WORK/m300.want" "$WORK/mf.got" || fail "the manifest's objects did not arrive in manifest order"
+grep -q "listing; the first 32 items" "$WORK/mf.log" ||
+  { cat "$WORK/mf.log"; fail "the first FIFO waited for every HEAD"; }
+# Nobody reads: the missing entry (past the first 32) must still fail the channel, at once.
+rc=0
+timeout 60 "$TF" pipe "s3://$bucket/manifests/m300-bad.json" "$WORK/mfbad" --channel mf \
+  --data-type ManifestFile 2>"$WORK/mfbad.log" || rc=$?
+[[ $rc -ne 0 && $rc -ne 124 ]] || { cat "$WORK/mfbad.log"; fail "missing manifest entry: exit $rc, want a failure (124: it waited for a reader)"; }
+grep -q "d0/missing" "$WORK/mfbad.log" || { cat "$WORK/mfbad.log"; fail "the error should name the key"; }
+[[ $(grep -c . "$WORK/mfbad.log") -le 2 ]] || { cat "$WORK/mfbad.log"; fail "want the start line and one error line"; }
+no_fifos "$WORK/mfbad" || fail "FIFO left after a missing manifest entry"
+
 note "unlimited epochs stop cleanly on SIGTERM, FIFOs removed"
 "$TF" -q pipe "s3://$bucket/data/" "$out" --channel forever 2>"$WORK/f.log" &
 tfpid=$!

@@ -91,7 +91,8 @@ Status MakeFifo(const std::string& path) {
 
 // Opens the FIFO for writing once a reader has it open. A non-blocking open fails with ENXIO
 // while nobody reads; retrying it keeps the wait cancellable, unlike a blocking open.
-Result<int> WaitForReader(const std::string& path, const FifoChannelOptions& options) {
+Result<int> WaitForReader(const std::string& path, const PipeItems& items,
+                          const FifoChannelOptions& options) {
   for (;;) {
     int fd = ::open(path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd >= 0) {
@@ -105,6 +106,8 @@ Result<int> WaitForReader(const std::string& path, const FifoChannelOptions& opt
     if (errno == EINTR) continue;
     if (errno != ENXIO) return ErrnoToStatus(errno, "open " + path);
     if (Cancelled(options.cancel)) return CancelledError("stopped while waiting for a reader");
+    // A listing that failed in the background fails the channel now, not when a reader comes.
+    if (Status listed = items.listing_status(); !listed.ok()) return listed;
     std::this_thread::sleep_for(options.open_retry);
   }
 }
@@ -167,7 +170,7 @@ Status RunFifoChannel(const PipeItems& items, const FifoChannelOptions& options)
   if (result.ok()) streamer.Start();
   while (result.ok() && !(p.epoch_count && epoch >= p.first_epoch + *p.epoch_count)) {
     const std::string path = FifoPath(options.dir, options.channel, epoch);
-    Result<int> fd = WaitForReader(path, options);
+    Result<int> fd = WaitForReader(path, items, options);
     if (!fd.ok()) {
       result = fd.status();
       break;
