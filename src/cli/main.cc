@@ -242,6 +242,11 @@ int main(int argc, char** argv) {
       ->default_str("256MiB")->transform(ByteSizeValidator());
   pp->add_option("--concurrency", pipe.concurrency, "GETs in flight")
       ->capture_default_str()->check(CLI::Range(1, 1024));
+  pp->add_option("--state-file", pipe.state_file,
+                 "keep the point the reader consumed up to in FILE, as a --resume token");
+  pp->add_option("--resume", pipe.resume_token,
+                 "start where a state file's token says (epoch, item, byte); --epochs still "
+                 "counts from epoch 0");
 
   CLI::App* mb = app.add_subcommand("mb", "create a bucket (s3://bucket) or directory");
   mb->add_option("uri", uri, "s3://bucket")->required();

@@ -23,7 +23,7 @@ int RunPipe(const GlobalFlags& flags, const PipeChannelConfig& config, const std
   const PipeItems& items = **loaded;
   Result<FifoChannelOptions> options = FifoOptionsFor(config, items, *hosts, abs_dir);
   if (!options.ok()) return ReportError(options.status());
-  if (Status s = PrepareFifos(abs_dir, config.name, config.first_epoch); !s.ok()) {
+  if (Status s = PrepareFifos(abs_dir, config.name, options->prefetch.first_epoch); !s.ok()) {
     return ReportError(s);
   }
   options->cancel = &g_interrupted;
@@ -44,7 +44,7 @@ int RunPipe(const GlobalFlags& flags, const PipeChannelConfig& config, const std
                  config.name.c_str(), listed_all ? "" : "listing; the first ",
                  static_cast<unsigned long long>(count),
                  FormatBytes(static_cast<double>(bytes)).c_str(), config.source.s3_uri.c_str(),
-                 who.c_str(), FifoPath(abs_dir, config.name, config.first_epoch).c_str());
+                 who.c_str(), FifoPath(abs_dir, config.name, options->prefetch.first_epoch).c_str());
   }
   Status s = RunFifoChannel(items, *options);
   if (s.code() == ErrorCode::kCancelled && g_interrupted.load()) {

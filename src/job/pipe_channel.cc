@@ -9,6 +9,7 @@
 #include "dataset/recordio.h"
 #include "job/channels.h"
 #include "modes/file/prefix_download.h"
+#include "modes/pipe/resume_point.h"
 
 namespace trainfeed {
 
@@ -161,6 +162,51 @@ Status AddHeadedEntries(PipeItems& items, std::vector<PipeItem> entries,
   return WaitIfShuffled(items, config);
 }
 
+// Starts the stream at the token's point, after checking it against the items.
+Status ApplyResumeToken(const std::string& token, const PipeItems& items, FifoChannelOptions& o) {
+  TF_ASSIGN_OR_RETURN(ResumePoint point, ParseResumeToken(token));
+  const std::string what = "resume token " + token;
+  if (point.offset > 0 && (o.stream.gzip || o.stream.recordio)) {
+    return InvalidArgumentError(what + ": a byte offset, but RecordIO or Gzip streams resume at "
+                                       "whole objects");
+  }
+  // The point's epoch order covers the whole listing.
+  items.WaitListed();
+  TF_RETURN_IF_ERROR(items.listing_status());
+  std::optional<uint64_t> item = ItemAtPosition(items, o.prefetch, point.epoch, point.position);
+  if (!item) {
+    // Past the epoch's last item: that epoch is over. Anything else no longer fits the data.
+    const uint64_t length = EpochItems(items, o.prefetch.seed, point.epoch, o.prefetch.shard).size();
+    if (point.position != length || point.offset != 0) {
+      return InvalidArgumentError(what + ": epoch " + std::to_string(point.epoch) + " has only " +
+                                  std::to_string(length) + " items now (the data changed)");
+    }
+    point = {point.epoch + 1, 0, 0, 0};
+  } else {
+    const PipeItem& at = items.items[*item];
+    const uint64_t size = at.is_text ? at.text.size() : at.size;
+    if (ItemCheck(items, *item) != point.check || (point.offset > 0 && point.offset >= size)) {
+      return InvalidArgumentError(what + ": position " + std::to_string(point.position) +
+                                  " of epoch " + std::to_string(point.epoch) + " is now " +
+                                  items.Describe(*item) +
+                                  ", not the object the token was written for (the data changed)");
+    }
+  }
+  if (o.prefetch.epoch_count) {
+    // --epochs counts from epoch 0, as in the run being resumed.
+    const uint64_t total = o.prefetch.first_epoch + *o.prefetch.epoch_count;
+    if (point.epoch >= total) {
+      return InvalidArgumentError(what + ": all " + std::to_string(total) +
+                                  " epochs were already streamed");
+    }
+    o.prefetch.epoch_count = total - point.epoch;
+  }
+  o.prefetch.first_epoch = point.epoch;
+  o.prefetch.first_position = point.position;
+  o.prefetch.first_offset = point.offset;
+  return OkStatus();
+}
+
 }  // namespace
 
 PipeChannelConfig PipeConfigForChannel(const ChannelSpec& channel) {
@@ -293,6 +339,7 @@ Result<FifoChannelOptions> FifoOptionsFor(const PipeChannelConfig& config, const
                                config.source.distribution == "ShardedByS3Key"};
   o.prefetch.first_epoch = config.first_epoch;
   o.prefetch.epoch_count = config.epochs;
+  o.state_file = config.state_file;
   // A listing still streaming in has at least this host's first item when the pages so far
   // cover its index; otherwise only the whole listing can tell.
   if (o.prefetch.shard.sharded && o.prefetch.shard.host_index >= items.unit_count()) {
@@ -302,6 +349,11 @@ Result<FifoChannelOptions> FifoOptionsFor(const PipeChannelConfig& config, const
     return NotFoundError("channel '" + config.name + "': this host (" + hosts.current_host +
                          ") gets none of the " + std::to_string(items.unit_count()) +
                          " items: more hosts than items");
+  }
+  if (!config.resume_token.empty()) {
+    if (Status s = ApplyResumeToken(config.resume_token, items, o); !s.ok()) {
+      return s.WithContext("channel '" + config.name + "'");
+    }
   }
   return o;
 }

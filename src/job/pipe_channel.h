@@ -36,6 +36,10 @@ struct PipeChannelConfig {
   int concurrency = 32;
   std::optional<uint64_t> epochs;  // unlimited when unset
   uint64_t first_epoch = 0;
+  // Resumable streaming (modes/pipe/resume_point.h), `trainfeed pipe` only: where to keep the
+  // consumed point, and a token to start from ("" for none of either).
+  std::string state_file;
+  std::string resume_token;
 };
 
 // A job spec channel in Pipe mode.
@@ -49,6 +53,8 @@ Result<std::unique_ptr<PipeItems>> LoadPipeItems(const PipeChannelConfig& config
                                                  const StoreOpenOptions& store);
 
 // The engine's options for this host. NotFound when ShardedByS3Key leaves this host nothing.
+// With a resume token, the stream starts at its point once the token is checked against the
+// items (InvalidArgument when it does not fit them: the data changed).
 Result<FifoChannelOptions> FifoOptionsFor(const PipeChannelConfig& config, const PipeItems& items,
                                           const HostIdentity& hosts, const std::string& dir);
 

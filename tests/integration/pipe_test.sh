@@ -329,6 +329,48 @@ grep -q "d0/missing" "$WORK/mfbad.log" || { cat "$WORK/mfbad.log"; fail "the err
 [[ $(grep -c . "$WORK/mfbad.log") -le 2 ]] || { cat "$WORK/mfbad.log"; fail "want the start line and one error line"; }
 no_fifos "$WORK/mfbad" || fail "FIFO left after a missing manifest entry"
 
+note "resume: a reader takes 300,000 bytes, the pipe is stopped; --resume continues at that byte"
+st=$WORK/resume.state
+"$TF" -q pipe "s3://$bucket/data/" "$WORK/r" --channel r --epochs 2 --shuffle-seed 8 \
+  --state-file "$st" 2>"$WORK/r1.log" &
+tfpid=$!
+# Takes exactly N bytes, then holds the FIFO open without reading, like a job about to be killed.
+"$PY" - "$WORK/r/r_0" 300000 "$WORK/r.part1" <<'PY' &
+import os, sys, time
+path, n, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+while not os.path.exists(path): time.sleep(0.001)
+fd = os.open(path, os.O_RDONLY); got = b""
+while len(got) < n:
+    b = os.read(fd, n - len(got))
+    if not b: break
+    got += b
+open(out, "wb").write(got); open(out + ".done", "w").close()
+time.sleep(600)
+PY
+rpid=$!
+for _ in $(seq 600); do [[ -e $WORK/r.part1.done ]] && break; sleep 0.05; done
+[[ -e $WORK/r.part1.done ]] || fail "the first reader never got 300,000 bytes"
+kill -TERM "$tfpid"
+wait "$tfpid" || { cat "$WORK/r1.log"; fail "the stopped pipe should exit 0"; }
+kill "$rpid" 2>/dev/null; wait "$rpid" 2>/dev/null || true
+token=$(head -1 "$st")
+[[ $token =~ ^e0\.p[0-9]+\.b[0-9]+\.[0-9a-f]{8}$ ]] || fail "state file holds '$token', want an epoch-0 token"
+"$TF" -q pipe "s3://$bucket/data/" "$WORK/r" --channel r --epochs 2 --shuffle-seed 8 \
+  --state-file "$st" --resume "$token" 2>"$WORK/r2.log" &
+tfpid=$!
+"$PY" "$WORK/py_reader.py" "$WORK/r" r 2 "$WORK/r.rest" >/dev/null || fail "resumed reader"
+wait "$tfpid" || { cat "$WORK/r2.log"; fail "resumed pipe"; }
+{ expected "$data" 8 0 0 1; expected "$data" 8 1 0 1; } >"$WORK/r.want"
+{ echo "epoch 0 $(cat "$WORK/r.part1" "$WORK/r.rest0" | "$PY" -c 'import hashlib,sys; b=sys.stdin.buffer.read(); print(f"bytes {len(b)} sha256 {hashlib.sha256(b).hexdigest()}")')"
+  echo "epoch 1 $("$PY" -c 'import hashlib,sys; b=open(sys.argv[1],"rb").read(); print(f"bytes {len(b)} sha256 {hashlib.sha256(b).hexdigest()}")' "$WORK/r.rest1")"
+} >"$WORK/r.got"
+diff "$WORK/r.want" "$WORK/r.got" || fail "300,000 bytes + the resumed stream differ from the epochs"
+# A token whose item no longer matches (another check) is refused: the data changed.
+expect_fail "stale token" "$TF" pipe "s3://$bucket/data/" "$WORK/r" --channel r --shuffle-seed 8 \
+  --resume "${token%.*}.00000001" 2>"$WORK/r3.log"
+grep -q "data changed" "$WORK/r3.log" || { cat "$WORK/r3.log"; fail "stale token: say the data changed"; }
+no_fifos "$WORK/r" || fail "FIFOs left after resuming"
+
 note "unlimited epochs stop cleanly on SIGTERM, FIFOs removed"
 "$TF" -q pipe "s3://$bucket/data/" "$out" --channel forever 2>"$WORK/f.log" &
 tfpid=$!

@@ -138,6 +138,7 @@ Result<EpochStats> EpochStreamer::StreamEpoch(uint64_t epoch, PipeWriter& out) {
       prefetcher_.Release(piece);
       return piece.status;
     }
+    if (on_writing_) on_writing_(piece, out.bytes_written() - bytes_before);
     Status s = WritePiece(piece, counted);
     prefetcher_.Release(piece);
     if (!s.ok()) {

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -63,6 +64,10 @@ class EpochStreamer {
   // with nothing more written; the stream cannot continue after that.
   Result<EpochStats> StreamEpoch(uint64_t epoch, PipeWriter& out);
   void Stop() { prefetcher_.Stop(); }
+  // Called before each piece is written, with the epoch's stream length so far (for resuming).
+  void OnWriting(std::function<void(const Piece& piece, uint64_t stream_begin)> callback) {
+    on_writing_ = std::move(callback);
+  }
   uint64_t peak_prefetched_bytes() const { return prefetcher_.peak_held_bytes(); }
 
  private:
@@ -73,6 +78,7 @@ class EpochStreamer {
   Prefetcher prefetcher_;
   std::unique_ptr<ByteSink> gunzip_;   // the object being inflated
   std::unique_ptr<ByteSink> payload_;  // its inflated bytes, when RecordIO needs them whole
+  std::function<void(const Piece&, uint64_t)> on_writing_;
 };
 
 }  // namespace trainfeed

@@ -386,7 +386,9 @@ TEST_F(EpochStreamerTest, StreamsAListingWhilePagesStillArrive) {
     };
     Result<EpochStats> stats = streamer.StreamEpoch(epoch, out);
     ASSERT_TRUE(stats.ok()) << stats.status().ToString();
-    if (epoch == 0) EXPECT_TRUE(written_while_listing) << "the first byte waited for the listing";
+    if (epoch == 0) {
+      EXPECT_TRUE(written_while_listing) << "the first byte waited for the listing";
+    }
     ASSERT_TRUE(items_.listing_done());
     EXPECT_EQ(stats->items, 40u);
     std::string all;
@@ -432,6 +434,29 @@ TEST_F(EpochStreamerTest, ListingFailureEndsTheEpochWhereItsPagesStop) {
   std::string listed;
   for (int i = 0; i < 10; ++i) listed += bodies_[i];
   EXPECT_TRUE(out.bytes == listed);
+}
+
+TEST_F(EpochStreamerTest, ResumedStreamStartsAtItsItemAndByte) {
+  AddRamps(9, 20'000, 5000);  // several 16 KiB parts each
+  PrefetchOptions p;
+  p.part_bytes = 16 << 10;
+  p.seed = 5;
+  p.first_epoch = 2;
+  p.first_position = 4;
+  p.first_offset = 12'345;
+  std::vector<uint64_t> order = EpochItems(items_, p.seed, 2, p.shard);
+  uint64_t skipped = p.first_offset;
+  for (uint64_t k = 0; k < p.first_position; ++k) skipped += bodies_[order[k]].size();
+  EpochStreamer streamer(items_, {}, p);
+  streamer.Start();
+  StringPipeWriter out;
+  Result<EpochStats> stats = streamer.StreamEpoch(2, out);
+  ASSERT_TRUE(stats.ok()) << stats.status().ToString();
+  EXPECT_TRUE(out.bytes == Expected(p, 2).substr(skipped));
+  EXPECT_EQ(stats->items, 5u);
+  StringPipeWriter next;  // the epochs after it are whole
+  ASSERT_TRUE(streamer.StreamEpoch(3, next).ok());
+  EXPECT_TRUE(next.bytes == Expected(p, 3));
 }
 
 TEST(ListingOrderItemTest, MatchesTheMaterialisedOrderOfEveryHost) {

@@ -11,6 +11,8 @@
 #include <fstream>
 #include <thread>
 
+#include "modes/pipe/resume_point.h"
+
 namespace trainfeed {
 
 namespace {
@@ -164,6 +166,18 @@ Status RunFifoChannel(const PipeItems& items, const FifoChannelOptions& options)
     return p.epoch_count && epoch + 1 >= p.first_epoch + *p.epoch_count;
   };
   EpochStreamer streamer(items, options.stream, p);
+  std::optional<ResumeRecorder> resume;
+  int fifo = -1;  // the epoch's, for the recorder
+  Status resume_error;
+  if (!options.state_file.empty()) {
+    resume.emplace(items, p, !options.stream.gzip && !options.stream.recordio, options.state_file,
+                   options.state_interval);
+    streamer.OnWriting([&](const Piece& piece, uint64_t stream_begin) {
+      if (Status s = resume->Writing(piece, stream_begin, fifo); !s.ok() && resume_error.ok()) {
+        resume_error = s;
+      }
+    });
+  }
   Status result;
   uint64_t epoch = p.first_epoch;
   result = MakeFifo(FifoPath(options.dir, options.channel, epoch));
@@ -179,8 +193,23 @@ Status RunFifoChannel(const PipeItems& items, const FifoChannelOptions& options)
     // The next epoch's FIFO appears as soon as this one is in use (contract §10).
     if (!is_last(epoch)) result = MakeFifo(FifoPath(options.dir, options.channel, epoch + 1));
     GrowPipe(*fd);
+    fifo = *fd;
+    if (resume && result.ok()) {
+      const bool first = epoch == p.first_epoch;
+      result = resume->StartEpoch(epoch, first ? p.first_position : 0, first ? p.first_offset : 0);
+    }
     FifoWriter writer(*fd, options.cancel);
     Result<EpochStats> stats = result.ok() ? streamer.StreamEpoch(epoch, writer) : result;
+    if (resume) {
+      // What the reader took, before the close hides what is left in the pipe.
+      using State = ResumeRecorder::EpochState;
+      Status saved = resume->Save(*fd, writer.bytes_written(),
+                                  !stats.ok()           ? State::kStreaming
+                                       : stats->closed_early ? State::kReaderEnded
+                                                             : State::kWritten);
+      if (stats.ok() && !resume_error.ok()) stats = resume_error;
+      if (stats.ok() && !saved.ok()) stats = saved;
+    }
     ::close(*fd);
     ::unlink(path.c_str());
     if (!stats.ok()) {

@@ -29,6 +29,10 @@ struct FifoChannelOptions {
   // Between attempts to open a FIFO nobody reads yet: short, since a reader's open blocks until
   // then, and this is most of the gap between epochs.
   std::chrono::microseconds open_retry{1000};
+  // Resumable streaming (resume_point.h): keep the consumed point's token in this file; "" for
+  // none. The stream starts where prefetch.first_epoch/first_position/first_offset say.
+  std::string state_file;
+  std::chrono::milliseconds state_interval{1000};
 };
 
 // <dir>/<channel>_<epoch>.

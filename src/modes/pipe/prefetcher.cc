@@ -115,8 +115,10 @@ bool Prefetcher::PlanNext(std::unique_lock<std::mutex>& lock) {
       gen_done_ = true;
       return false;
     }
-    gen_pos_ = 0;
-    gen_offset_ = 0;
+    const bool resumed = gen_epoch_ == options_.first_epoch;
+    gen_pos_ = resumed ? options_.first_position : 0;
+    gen_offset_ = resumed ? options_.first_offset : 0;
+    gen_first_piece_ = true;
     gen_order_.clear();
     // A failed listing is followed as far as it got, then fails the epoch.
     gen_streamed_ = !items_.listing_done() || !items_.listing_status().ok();
@@ -181,9 +183,8 @@ bool Prefetcher::PlanNext(std::unique_lock<std::mutex>& lock) {
                                        : std::min(options_.part_bytes, item_size - gen_offset_);
   // An epoch's first bytes come from a short GET, so the reader's first byte does not wait for
   // a whole part of a large object.
-  if (!options_.whole_items && gen_pos_ == 0 && gen_offset_ == 0) {
-    size = std::min(size, kFirstPieceBytes);
-  }
+  if (!options_.whole_items && gen_first_piece_) size = std::min(size, kFirstPieceBytes);
+  gen_first_piece_ = false;
   p.position = gen_pos_;
   p.item = index;
   p.offset = gen_offset_;

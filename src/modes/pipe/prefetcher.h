@@ -52,6 +52,10 @@ struct PrefetchOptions {
   std::optional<int64_t> seed;  // ShuffleConfig.Seed
   HostShard shard;
   uint64_t first_epoch = 0;
+  // Where first_epoch starts: a position in its order and a byte offset into that item (a
+  // resumed stream; see resume_point.h). The offset must be 0 with whole_items.
+  uint64_t first_position = 0;
+  uint64_t first_offset = 0;
   // Epochs first_epoch .. first_epoch + epoch_count - 1; unlimited when unset.
   std::optional<uint64_t> epoch_count;
 };
@@ -145,6 +149,7 @@ class Prefetcher {
   bool gen_done_ = false;       // a limited stream is fully planned
   uint64_t gen_pos_ = 0;        // position in the epoch's order
   uint64_t gen_offset_ = 0;     // within the item at gen_pos_
+  bool gen_first_piece_ = true;  // the next piece is the epoch's first
   bool first_planned_ = false;
   PieceState* solo_ = nullptr;  // the stream's first piece, fetched before anything else
   std::optional<uint64_t> skip_epoch_;  // the reader ended it early: plan nothing more of it
