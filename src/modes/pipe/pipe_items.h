@@ -13,7 +13,8 @@
 // An S3Prefix channel without ShuffleConfig streams in listing order, so it need not wait for the
 // whole listing: the listing goes on in the background, page by page, while the prefetcher plans
 // the items already listed. The first byte of a prefix of millions of objects then waits for one
-// page, not thousands. A shuffled epoch needs the whole list first (its permutation covers it).
+// page, not thousands. A ManifestFile's HEADs stream in the same way. A shuffled epoch needs the
+// whole list first (its permutation covers it).
 #pragma once
 
 #include <array>
@@ -96,7 +97,7 @@ struct PipeItems {
 
   // ---- A listing that streams in ----
   // Appends one page's items (one per unit); `list` runs on a thread of its own and returns when
-  // the listing is complete, failed (its status), or stop() turned true.
+  // the listing is complete, failed (its status), or `stop` turned true.
   using PageLister =
       std::function<Status(const std::function<void(std::vector<PipeItem>)>& add_page,
                            const std::atomic<bool>& stop)>;
