@@ -303,6 +303,7 @@ class Bench:
                                     if "epoch" in l][-2:]
         sample["cpu"], sample["rss_kib"] = _usage(usage)
         e0, e1 = epochs
+        sample["cpu_bytes"] = e0["bytes"] + e1["bytes"]  # its CPU time covers both epochs
         self.check(ds, e0, sample)
         self.check(ds, e1, sample)
         sample["seconds"] = e0["eof"] - start
@@ -545,7 +546,7 @@ def summarize(record):
             "first_byte": med([s["first_byte"] for s in good if s["first_byte"] is not None]),
             "gap": med([s["gap"] for s in good if s.get("gap") is not None]),
             "rss_mib": max(s["rss_kib"] for s in good) / 1024,
-            "cpu_per_gib": med([s["cpu"] / (s.get("bytes_done", record["dataset"]["total_bytes"])
+            "cpu_per_gib": med([s["cpu"] / (s.get("cpu_bytes", s.get("bytes_done", record["dataset"]["total_bytes"]))
                                             / 2**30) for s in good]),
             "extrapolated": next((s["extrapolated"] for s in good if s["extrapolated"]), None),
             "epoch2": med([s["epoch2_bytes_per_s"] for s in good if "epoch2_bytes_per_s" in s])}
