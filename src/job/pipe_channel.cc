@@ -174,18 +174,28 @@ Status ApplyResumeToken(const std::string& token, const PipeItems& items, FifoCh
   items.WaitListed();
   TF_RETURN_IF_ERROR(items.listing_status());
   std::optional<uint64_t> item = ItemAtPosition(items, o.prefetch, point.epoch, point.position);
+  EpochOrderCache orders;
+  auto pins = [&](std::optional<uint64_t> i) { return i && ItemCheck(items, *i) == point.check; };
+  // Just past an item (the epoch's end, or an item unlisted when the token was written): the
+  // check is of the item before.
+  const bool pinned_before =
+      point.offset == 0 && point.position > 0 &&
+      pins(ItemAtPosition(items, o.prefetch, point.epoch, point.position - 1, &orders));
+  const bool at_start = point.position == 0 && point.offset == 0;
   if (!item) {
     // Past the epoch's last item: that epoch is over. Anything else no longer fits the data.
     const uint64_t length = EpochItems(items, o.prefetch.seed, point.epoch, o.prefetch.shard).size();
-    if (point.position != length || point.offset != 0) {
-      return InvalidArgumentError(what + ": epoch " + std::to_string(point.epoch) + " has only " +
-                                  std::to_string(length) + " items now (the data changed)");
+    if (point.position != length || point.offset != 0 || !(pinned_before || at_start)) {
+      return InvalidArgumentError(what + ": epoch " + std::to_string(point.epoch) + " has " +
+                                  std::to_string(length) +
+                                  " items now, not the ones the token was written for (the data "
+                                  "changed)");
     }
     point = {point.epoch + 1, 0, 0, 0};
   } else {
     const PipeItem& at = items.items[*item];
     const uint64_t size = at.is_text ? at.text.size() : at.size;
-    if (ItemCheck(items, *item) != point.check || (point.offset > 0 && point.offset >= size)) {
+    if (!(at_start || pins(item) || pinned_before) || (point.offset > 0 && point.offset >= size)) {
       return InvalidArgumentError(what + ": position " + std::to_string(point.position) +
                                   " of epoch " + std::to_string(point.epoch) + " is now " +
                                   items.Describe(*item) +

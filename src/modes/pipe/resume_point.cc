@@ -144,11 +144,14 @@ Status ResumeRecorder::Write(ResumePoint point) {
     std::optional<uint64_t> item =
         ItemAtPosition(items_, prefetch_, point.epoch, point.position, &orders_);
     if (item) {
-      point.check = ItemCheck(items_, *item);
       where = items_.Describe(*item);
-    } else {
-      where = "end of the epoch";
+    } else if (point.offset == 0) {
+      // The point is just past the last item consumed: the epoch's end, or an item the
+      // listing has not reached yet. The item before it pins the point instead.
+      item = ItemAtPosition(items_, prefetch_, point.epoch, point.position - 1, &orders_);
+      if (item) where = "after " + items_.Describe(*item);
     }
+    if (item) point.check = ItemCheck(items_, *item);
   }
   const std::string tmp = path_ + ".tmp";
   {

@@ -3,7 +3,8 @@
 //
 // A point is (epoch, position in that epoch's order, byte offset within that item) plus a check of
 // the item there (CRC-32C of its name and ETag): resuming against a changed dataset fails instead
-// of skipping the wrong bytes. Token: "e<epoch>.p<position>.b<offset>.<8 hex digits>".
+// of skipping the wrong bytes. At the start of an item not listed yet, or at the epoch's end, the
+// check is of the item before. Token: "e<epoch>.p<position>.b<offset>.<8 hex digits>".
 //
 // Consumed means given to the reader and read by it: what the writer wrote minus what still sits
 // in the pipe. Bytes the reader took but had not yet used are the reader's to keep; bytes left in
@@ -29,7 +30,7 @@ struct ResumePoint {
   uint64_t epoch = 0;
   uint64_t position = 0;  // in the epoch's order (this host's share)
   uint64_t offset = 0;    // bytes of that item already consumed
-  uint32_t check = 0;     // ItemCheck of the item at `position`; 0 past the epoch's last item
+  uint32_t check = 0;     // ItemCheck of the item at `position` (see above); 0 at an epoch's start
 };
 
 std::string FormatResumeToken(const ResumePoint& point);

@@ -1,5 +1,9 @@
 #include "modes/pipe/resume_point.h"
 
+#include <unistd.h>
+
+#include <fstream>
+
 #include <gtest/gtest.h>
 
 namespace trainfeed {
@@ -64,6 +68,45 @@ TEST(ConsumedTrackerTest, FramedStreamsResumeAtWholeItems) {
   t.Finished(300);
   EXPECT_EQ(t.At(299).position, 6u);
   EXPECT_EQ(t.At(300).position, 7u);
+}
+
+TEST(ResumeRecorderTest, PinsAPointPastTheLastListedItemToTheItemBefore) {
+  PipeItems items;
+  for (int i = 0; i < 3; ++i) {
+    PipeItem item;
+    item.object = {"b", "k" + std::to_string(i)};
+    item.size = 10;
+    item.etag = "etag" + std::to_string(i);
+    items.items.push_back(std::move(item));
+  }
+  char dir[] = "/tmp/tf-resume-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  const std::string path = std::string(dir) + "/state";
+  PrefetchOptions prefetch;
+  ResumeRecorder recorder(items, prefetch, true, path, std::chrono::milliseconds(0));
+  auto token = [&] {
+    std::ifstream in(path);
+    std::string line;
+    std::getline(in, line);
+    return ParseResumeToken(line);
+  };
+  ASSERT_TRUE(recorder.StartEpoch(4, 1, 7).ok());  // mid-item: its own check
+  Result<ResumePoint> p = token();
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_EQ(p->epoch, 4u);
+  EXPECT_EQ(p->offset, 7u);
+  EXPECT_EQ(p->check, ItemCheck(items, 1));
+  ASSERT_TRUE(recorder.StartEpoch(4, 3, 0).ok());  // past the last item: the one before
+  p = token();
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(p->position, 3u);
+  EXPECT_EQ(p->check, ItemCheck(items, 2));
+  ASSERT_TRUE(recorder.StartEpoch(5, 0, 0).ok());  // an epoch's start pins nothing
+  p = token();
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(p->check, 0u);
+  ::unlink(path.c_str());
+  ::rmdir(dir);
 }
 
 }  // namespace
