@@ -4,7 +4,6 @@
 #include <mutex>
 #include <vector>
 
-#include "dataset/local_names.h"
 #include "dataset/manifest.h"
 #include "dataset/recordio.h"
 #include "job/channels.h"
@@ -46,40 +45,31 @@ PipeItem ObjectItem(uint32_t store, ObjectRef object) {
   return item;
 }
 
-// A prefix's listing, a page of items at a time, folder markers left out.
+// A prefix's listing as pipe items, a page at a time. The first page is short: the first byte
+// waits for it, not for a full 1,000 keys.
 class PrefixPager {
  public:
   PrefixPager(ObjectStore& store, const StoreUri& uri, uint32_t store_index)
-      : store_(&store), store_index_(store_index) {
-    request_.bucket = uri.bucket;
-    request_.prefix = uri.key;
-    // A short first page: the first byte waits for it, not for a full 1,000 keys.
-    request_.max_keys = kFirstPageKeys;
-  }
-  bool done() const { return done_; }
+      : pages_(store, uri, kFirstPageKeys), bucket_(uri.bucket), store_index_(store_index) {}
+  bool done() const { return !pages_.more(); }
   Result<std::vector<PipeItem>> Next() {
-    TF_ASSIGN_OR_RETURN(ListPage page, store_->List(request_));
+    TF_ASSIGN_OR_RETURN(std::vector<ObjectInfo> page, pages_.Next());
     std::vector<PipeItem> items;
-    items.reserve(page.objects.size());
-    for (ObjectInfo& info : page.objects) {
-      if (IsFolderMarker(info.key)) continue;
-      PipeItem item = ObjectItem(store_index_, {request_.bucket, std::move(info.key)});
+    items.reserve(page.size());
+    for (ObjectInfo& info : page) {
+      PipeItem item = ObjectItem(store_index_, {bucket_, std::move(info.key)});
       item.size = info.size;
       item.etag = std::move(info.etag);
       items.push_back(std::move(item));
     }
-    request_.continuation_token = page.next_continuation_token;
-    request_.max_keys = 1000;
-    done_ = request_.continuation_token.empty();
     return items;
   }
 
  private:
   static constexpr int kFirstPageKeys = 32;
-  ObjectStore* store_;
+  PrefixPages pages_;
+  std::string bucket_;
   uint32_t store_index_;
-  ListRequest request_;
-  bool done_ = false;
 };
 
 // Sizes and ETags of `todo`'s objects, `concurrency` HEADs at a time. The first failure (a missing
@@ -173,8 +163,10 @@ Status ApplyResumeToken(const std::string& token, const PipeItems& items, FifoCh
   // The point's epoch order covers the whole listing.
   items.WaitListed();
   TF_RETURN_IF_ERROR(items.listing_status());
-  std::optional<uint64_t> item = ItemAtPosition(items, o.prefetch, point.epoch, point.position);
+  // One cache: a shuffled order of millions of items is computed once, not per lookup.
   EpochOrderCache orders;
+  std::optional<uint64_t> item =
+      ItemAtPosition(items, o.prefetch, point.epoch, point.position, &orders);
   auto pins = [&](std::optional<uint64_t> i) { return i && ItemCheck(items, *i) == point.check; };
   // Just past an item (the epoch's end, or an item unlisted when the token was written): the
   // check is of the item before.
@@ -184,7 +176,10 @@ Status ApplyResumeToken(const std::string& token, const PipeItems& items, FifoCh
   const bool at_start = point.position == 0 && point.offset == 0;
   if (!item) {
     // Past the epoch's last item: that epoch is over. Anything else no longer fits the data.
-    const uint64_t length = EpochItems(items, o.prefetch.seed, point.epoch, o.prefetch.shard).size();
+    const uint64_t length =
+        orders.epoch == point.epoch
+            ? orders.order.size()
+            : EpochItems(items, o.prefetch.seed, point.epoch, o.prefetch.shard).size();
     if (point.position != length || point.offset != 0 || !(pinned_before || at_start)) {
       return InvalidArgumentError(what + ": epoch " + std::to_string(point.epoch) + " has " +
                                   std::to_string(length) +

@@ -58,14 +58,10 @@ DownloadReport DownloadPrefix(ObjectStore& store, const StoreUri& source,
                               const std::string& destination_dir, const FileModeOptions& options) {
   uint64_t listed = 0;
   DownloadReport report = RunDownload(store, destination_dir, options, [&](Downloader& d) {
-    ListRequest request;
-    request.bucket = source.bucket;
-    request.prefix = source.key;
-    do {
-      Result<ListPage> page = store.List(request);
+    for (PrefixPages pages(store, source); pages.more();) {
+      Result<std::vector<ObjectInfo>> page = pages.Next();
       if (!page.ok()) return page.status();
-      for (ObjectInfo& info : page->objects) {
-        if (IsFolderMarker(info.key)) continue;
+      for (ObjectInfo& info : *page) {
         ++listed;
         Result<std::string> local = LocalNameForPrefixKey(source.key, info.key);
         if (!local.ok()) {
@@ -76,8 +72,7 @@ DownloadReport DownloadPrefix(ObjectStore& store, const StoreUri& source,
           return OkStatus();  // stopped: the downloader already knows why
         }
       }
-      request.continuation_token = page->next_continuation_token;
-    } while (!request.continuation_token.empty());
+    }
     return OkStatus();
   });
   if (report.fatal.ok() && listed == 0) report.fatal = NoObjects(source);
@@ -94,18 +89,32 @@ DownloadReport DownloadItems(ObjectStore& store, std::vector<DownloadItem> items
   });
 }
 
+PrefixPages::PrefixPages(ObjectStore& store, const StoreUri& source, int first_page_keys)
+    : store_(&store) {
+  request_.bucket = source.bucket;
+  request_.prefix = source.key;
+  request_.max_keys = first_page_keys;
+}
+
+Result<std::vector<ObjectInfo>> PrefixPages::Next() {
+  TF_ASSIGN_OR_RETURN(ListPage page, store_->List(request_));
+  std::vector<ObjectInfo> objects;
+  objects.reserve(page.objects.size());
+  for (ObjectInfo& info : page.objects) {
+    if (!IsFolderMarker(info.key)) objects.push_back(std::move(info));
+  }
+  request_.continuation_token = page.next_continuation_token;
+  request_.max_keys = ListRequest{}.max_keys;
+  more_ = !request_.continuation_token.empty();
+  return objects;
+}
+
 Result<std::vector<ObjectInfo>> ListPrefix(ObjectStore& store, const StoreUri& source) {
   std::vector<ObjectInfo> objects;
-  ListRequest request;
-  request.bucket = source.bucket;
-  request.prefix = source.key;
-  do {
-    TF_ASSIGN_OR_RETURN(ListPage page, store.List(request));
-    for (ObjectInfo& info : page.objects) {
-      if (!IsFolderMarker(info.key)) objects.push_back(std::move(info));
-    }
-    request.continuation_token = page.next_continuation_token;
-  } while (!request.continuation_token.empty());
+  for (PrefixPages pages(store, source); pages.more();) {
+    TF_ASSIGN_OR_RETURN(std::vector<ObjectInfo> page, pages.Next());
+    for (ObjectInfo& info : page) objects.push_back(std::move(info));
+  }
   if (objects.empty()) return NoObjects(source);
   return objects;
 }

@@ -36,6 +36,23 @@ DownloadReport DownloadPrefix(ObjectStore& store, const StoreUri& source,
 DownloadReport DownloadItems(ObjectStore& store, std::vector<DownloadItem> items,
                              const std::string& destination_dir, const FileModeOptions& options);
 
+// The listing of a prefix, a page at a time, folder markers left out.
+class PrefixPages {
+ public:
+  // `first_page_keys`: at most this many keys in the first page (later pages: the store's 1,000),
+  // for callers that act on the first page at once.
+  PrefixPages(ObjectStore& store, const StoreUri& source, int first_page_keys = 1000);
+  // False once the last page was returned.
+  bool more() const { return more_; }
+  // The next page's objects (possibly none: a page of folder markers). REQUIRES: more().
+  Result<std::vector<ObjectInfo>> Next();
+
+ private:
+  ObjectStore* store_;
+  ListRequest request_;
+  bool more_ = true;
+};
+
 // Every object under `source` in listing order, folder markers left out.
 Result<std::vector<ObjectInfo>> ListPrefix(ObjectStore& store, const StoreUri& source);
 
